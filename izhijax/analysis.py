@@ -1,0 +1,93 @@
+"""Summaries of a run: firing rates, population rate, spectrum and dominant rhythm.
+
+Written with ``jax.numpy`` on plain arrays so they also run inside a compiled sweep; each takes the
+recording's arrays and the step length ``dt`` in ms.
+"""
+
+import jax.numpy as jnp
+import numpy as np
+
+
+def firing_rates(rec):
+    """Firing rate of every neuron over the run, Hz, shape ``(n,)``."""
+    return rec.counts / (rec.duration * 1e-3)
+
+
+def population_rates(rec):
+    """Mean firing rate of the excitatory and inhibitory populations and of all neurons.
+
+    Args:
+        rec: :class:`izhijax.Recording`.
+
+    Returns:
+        dict ``{"exc": Hz, "inh": Hz, "all": Hz}`` of scalars (``nan`` for an empty population).
+    """
+    rates = firing_rates(rec)
+    n_exc = rec.n_exc
+    mean = lambda x: jnp.mean(x) if x.shape[0] else jnp.nan
+    return {"exc": mean(rates[:n_exc]), "inh": mean(rates[n_exc:]), "all": jnp.mean(rates)}
+
+
+def population_rate(rec, population="exc"):
+    """Instantaneous population rate, Hz, shape ``(T,)``: spikes per step / neurons / dt.
+
+    Args:
+        rec: :class:`izhijax.Recording`.
+        population: ``"exc"``, ``"inh"`` or ``"all"``.
+    """
+    n = rec.counts.shape[0]
+    sizes = {"exc": rec.n_exc, "inh": n - rec.n_exc, "all": n}
+    if population not in sizes:
+        raise ValueError(f"population must be one of {tuple(sizes)}, got {population!r}")
+    counts = {"exc": rec.pop_counts[:, 0], "inh": rec.pop_counts[:, 1],
+              "all": rec.pop_counts.sum(axis=1)}[population]
+    return counts / max(sizes[population], 1) / (rec.dt * 1e-3)
+
+
+def power_spectrum(signal, dt):
+    """Periodogram of a signal sampled every ``dt`` ms, mean removed, Hann window.
+
+    Args:
+        signal: shape ``(T,)``.
+        dt: sampling step in ms.
+
+    Returns:
+        ``(freqs, power)``: frequencies in Hz, shape ``(T // 2 + 1,)``, and power (arbitrary units).
+    """
+    signal = jnp.asarray(signal)
+    T = signal.shape[0]
+    window = jnp.asarray(np.hanning(T), signal.dtype)
+    spec = jnp.fft.rfft((signal - signal.mean()) * window)
+    freqs = jnp.asarray(np.fft.rfftfreq(T, d=dt * 1e-3), signal.dtype)
+    return freqs, jnp.abs(spec) ** 2
+
+
+def rhythm_frequency(signal, dt, fmin=2.0, fmax=200.0):
+    """Dominant rhythm: the frequency (Hz) of the spectral peak of ``signal`` in ``[fmin, fmax]``.
+
+    Args:
+        signal: a population rate, shape ``(T,)`` sampled every ``dt`` ms.
+        dt: sampling step in ms.
+        fmin, fmax: band searched, Hz (the default skips the slow drift below 2 Hz).
+
+    Returns:
+        Scalar frequency in Hz (resolution ``1000 / (T dt)`` Hz).
+    """
+    freqs, power = power_spectrum(signal, dt)
+    band = (freqs >= fmin) & (freqs <= fmax)
+    return freqs[jnp.argmax(jnp.where(band, power, -jnp.inf))]
+
+
+def summary(rec):
+    """The headline numbers of a run, as Python floats.
+
+    Returns:
+        dict: ``spikes`` (total count), ``rate_exc``, ``rate_inh``, ``rate_all`` (Hz), and
+        ``rhythm_hz`` (dominant frequency of the excitatory population rate).
+    """
+    rates = population_rates(rec)
+    has_exc = rec.n_exc > 0
+    rhythm = rhythm_frequency(population_rate(rec, "exc" if has_exc else "all"), rec.dt)
+    return {"spikes": int(jnp.sum(rec.counts)), "rate_exc": float(rates["exc"]),
+            "rate_inh": float(rates["inh"]), "rate_all": float(rates["all"]),
+            "rhythm_hz": float(rhythm)}

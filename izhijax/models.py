@@ -1,0 +1,91 @@
+"""Ready-made networks: the Izhikevich (2003) Fig. 3 network in each seed's variant.
+
+=========  =============  =====  ======  ===================  =========  =====================
+variant    integrator     dt     delay   noise per step       threshold  neurons
+=========  =============  =====  ======  ===================  =========  =====================
+brian2     euler          1 ms   1 step  5 / 2 x randn        v >= 30    heterogeneous (2003)
+netm       izhikevich     1 ms   1 step  5 / 2 x randn        v >= 30    heterogeneous (2003)
+pymonnto   semi-implicit  0.5    2 steps 20 x U(0, 1), all    v > 30     RS for all (a, b, c, d =
+                                                                          0.02, 0.2, -65, 8)
+=========  =============  =====  ======  ===================  =========  =====================
+
+Differences between the seeds, and what each variant does:
+
+* **Brian2** (``Izhikevich_2003`` example). Each 1 ms step: ``I_noise`` is drawn (``run_regularly``
+  in the 'start' slot), v and u are updated by forward Euler, the threshold ``v >= 30`` is checked,
+  the spikes' ``I += w`` is applied and the previous step's ``I -= w`` removed, then the reset. The
+  spike is recorded at the time of the step whose update crossed the threshold; ``StateMonitor``
+  with ``when='after_thresholds'`` records v before the reset. izhijax's schedule *is* this one.
+* **net.m** (Izhikevich's MATLAB). Each step checks ``v >= 30`` *first*, resets, adds
+  ``sum(S(:, fired), 2)`` to the noise and updates v by two half steps and u with the new v. The
+  dynamics are the same loop as Brian2's with a different integrator; net.m labels a spike one step
+  later (at the start of the step after the crossing), so ``spikes[t]`` here is net.m's ``t + 1``.
+* **PymoNNto** (``Izhikevich.py``). dt = 0.5 ms, 1000 iterations = 500 ms. The neuron behaviour runs
+  before the input behaviour, so the input used by the update of iteration k was computed in
+  iteration k - 1: a synaptic delay of two steps and noise ``20 U(0, 1)`` (mean 10) for every
+  neuron. All neurons share RS parameters, the threshold is strict (``v > 30``), the excitatory
+  weights are ``0.5 U`` and the inhibitory ``-U``, and the initial state is ``v = -65 U``,
+  ``u = -8 U``. Like net.m it labels a spike one step after the crossing. Its very first update sees
+  ``I = 0``; izhijax's first update already sees noise (one step of 500, documented, not emulated).
+"""
+
+import jax
+import jax.numpy as jnp
+
+from .network import Config, make_params
+
+VARIANTS = ("brian2", "netm", "pymonnto")
+
+
+def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, **config):
+    """The Izhikevich (2003) Fig. 3 network: ``n_exc`` excitatory + ``n_inh`` inhibitory, all to all.
+
+    Parameters as in the paper and the seeds (``re, ri ~ U(0, 1)`` per neuron):
+    excitatory ``a = 0.02, b = 0.2, c = -65 + 15 re^2, d = 8 - 6 re^2``;
+    inhibitory ``a = 0.02 + 0.08 ri, b = 0.25 - 0.05 ri, c = -65, d = 2``;
+    weights ``0.5 U`` from excitatory and ``-U`` from inhibitory neurons (self-connections included,
+    as in the seeds); thalamic noise ``5 randn`` / ``2 randn`` per step; ``v0 = -65, u0 = b v0``.
+    The ``pymonnto`` variant follows that seed instead (see the module docstring).
+
+    Args:
+        key: PRNG key for drawing the network (not the noise: that key goes to ``simulate``).
+        n_exc, n_inh: population sizes.
+        variant: ``"brian2"``, ``"netm"`` or ``"pymonnto"``.
+        dtype: float dtype of the arrays (default: JAX's default float).
+        **config: overrides of :class:`izhijax.Config` fields (e.g. ``surrogate="arctan"``).
+
+    Returns:
+        :class:`izhijax.Params`.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    for name, value in (("n_exc", n_exc), ("n_inh", n_inh)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    n = n_exc + n_inh
+    if n == 0:
+        raise ValueError("the network needs at least one neuron (n_exc + n_inh > 0)")
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    k_re, k_ri, k_we, k_wi, k_v, k_u = jax.random.split(key, 6)
+    u = lambda k, shape: jax.random.uniform(k, shape, dtype)
+    w = jnp.concatenate([0.5 * u(k_we, (n, n_exc)), -u(k_wi, (n, n_inh))], axis=1)
+
+    if variant == "pymonnto":
+        cfg = dict(dt=0.5, integrator="semi-implicit", inclusive=False, delay=2, noise="uniform")
+        cfg.update(config)
+        return make_params(0.02, 0.2, -65.0, 8.0, w, noise_amp=20.0, bias=0.0,
+                           v0=-65.0 * u(k_v, (n,)), u0=-8.0 * u(k_u, (n,)),
+                           config=Config(n_exc=n_exc, **cfg))
+
+    re, ri = u(k_re, (n_exc,)), u(k_ri, (n_inh,))
+    ones = lambda m, x: jnp.full((m,), x, dtype)
+    a = jnp.concatenate([ones(n_exc, 0.02), 0.02 + 0.08 * ri])
+    b = jnp.concatenate([ones(n_exc, 0.2), 0.25 - 0.05 * ri])
+    c = jnp.concatenate([-65.0 + 15.0 * re**2, ones(n_inh, -65.0)])
+    d = jnp.concatenate([8.0 - 6.0 * re**2, ones(n_inh, 2.0)])
+    amp = jnp.concatenate([ones(n_exc, 5.0), ones(n_inh, 2.0)])
+    cfg = dict(dt=1.0, integrator="euler" if variant == "brian2" else "izhikevich", delay=1,
+               noise="normal")
+    cfg.update(config)
+    return make_params(a, b, c, d, w, noise_amp=amp, bias=0.0, v0=-65.0,
+                       config=Config(n_exc=n_exc, **cfg))

@@ -1,0 +1,103 @@
+"""Izhikevich (2003) neuron: the vector field, three integrators, the reset, cell-type presets.
+
+Model (v, u and I dimensionless as in the paper: v in mV, time in ms, I in mV/ms)::
+
+    v' = 0.04 v^2 + 5 v + 140 - u + I
+    u' = a (b v - u)
+    if v >= 30:  v <- c,  u <- u + d
+
+Integrators, one step of length ``dt`` (ms):
+
+``euler``
+    Brian2's ``method="euler"``: ``v`` and ``u`` both from the old values at once.
+``izhikevich``
+    Izhikevich's ``net.m``: two half steps of ``v`` (``dt/2`` each, "for numerical stability"),
+    then ``u += dt a (b v - u)`` with the new ``v``.
+``semi-implicit``
+    PymoNNto (and Izhikevich 2004's ``figure1.m``): ``v += dt f(v, u)``, then ``u`` from the new ``v``.
+"""
+
+import jax
+import jax.numpy as jnp
+
+INTEGRATORS = ("euler", "izhikevich", "semi-implicit")
+
+PRESETS = {
+    "RS": (0.02, 0.2, -65.0, 8.0),  # regular spiking
+    "IB": (0.02, 0.2, -55.0, 4.0),  # intrinsically bursting
+    "CH": (0.02, 0.2, -50.0, 2.0),  # chattering
+    "FS": (0.1, 0.2, -65.0, 2.0),  # fast spiking
+    "LTS": (0.02, 0.25, -65.0, 2.0),  # low-threshold spiking
+    "TC": (0.02, 0.25, -65.0, 0.05),  # thalamo-cortical
+    "RZ": (0.1, 0.26, -65.0, 2.0),  # resonator
+}
+"""Izhikevich (2003) Fig. 2 cell types: name -> ``(a, b, c, d)``."""
+
+
+def preset(name):
+    """``(a, b, c, d)`` of a 2003 Fig. 2 cell type (RS, IB, CH, FS, LTS, TC, RZ), case-insensitive."""
+    key = str(name).upper()
+    if key not in PRESETS:
+        raise ValueError(f"unknown cell type {name!r}; expected one of {sorted(PRESETS)}")
+    return PRESETS[key]
+
+
+def dvdt(v, u, i):
+    """Membrane equation ``0.04 v^2 + 5 v + 140 - u + I`` in mV/ms, elementwise."""
+    return 0.04 * v * v + 5.0 * v + 140.0 - u + i
+
+
+def dudt(v, u, a, b):
+    """Recovery equation ``a (b v - u)`` in mV/ms, elementwise."""
+    return a * (b * v - u)
+
+
+def integrate(v, u, i, a, b, dt, method):
+    """Advance ``(v, u)`` by one step of length ``dt`` ms with the named integrator.
+
+    Args:
+        v, u: membrane potential and recovery variable (mV), shape ``(n,)``.
+        i: input current held over the step (mV/ms), shape ``(n,)``.
+        a, b: recovery time scale (1/ms) and sensitivity, shape ``(n,)`` or scalars.
+        dt: step length in ms (static Python float).
+        method: one of :data:`INTEGRATORS` (static).
+
+    Returns:
+        ``(v, u)`` after the step, before any threshold or reset.
+    """
+    if method == "euler":
+        return v + dt * dvdt(v, u, i), u + dt * dudt(v, u, a, b)
+    if method == "izhikevich":
+        half = 0.5 * dt
+        v = v + half * dvdt(v, u, i)
+        v = v + half * dvdt(v, u, i)
+        return v, u + dt * dudt(v, u, a, b)
+    if method == "semi-implicit":
+        v = v + dt * dvdt(v, u, i)
+        return v, u + dt * dudt(v, u, a, b)
+    raise ValueError(f"unknown integrator {method!r}; expected one of {INTEGRATORS}")
+
+
+def reset(v, u, s, c, d, grad=True):
+    """After-spike reset written to be differentiable: ``v + s (c - v)``, ``u + s d``.
+
+    The forward value of ``v`` is exactly ``c`` where ``s == 1`` and exactly ``v`` elsewhere (the
+    arithmetic form alone can miss ``c`` by a rounding error); the gradient is that of the arithmetic
+    form, so it flows into ``s`` (through the surrogate), ``v``, ``c`` and ``d``.
+
+    Args:
+        v, u: values after the update (mV), shape ``(n,)``.
+        s: spikes as 0/1 floats, shape ``(n,)``.
+        c, d: reset potential (mV) and after-spike increment of ``u``.
+        grad: if ``False`` the reset's dependence on ``s`` is cut from the gradient
+            (snnTorch's "detached reset"); the forward pass is unchanged.
+
+    Returns:
+        ``(v, u)`` after the reset.
+    """
+    if not grad:
+        s = jax.lax.stop_gradient(s)
+    smooth = v + s * (c - v)
+    exact = jnp.where(s > 0, c, v)
+    v_new = jax.lax.stop_gradient(exact) + (smooth - jax.lax.stop_gradient(smooth))
+    return v_new, u + s * d

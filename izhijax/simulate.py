@@ -1,0 +1,219 @@
+"""simulate: ``lax.scan`` over :func:`izhijax.step`, with recording, chunking and a progress bar."""
+
+import dataclasses
+import math
+import time
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .network import Params, State, advance, init_state
+
+
+@dataclasses.dataclass(frozen=True)
+class Recording:
+    """What a run recorded, time-major.
+
+    Attributes:
+        spikes: spikes of every neuron, bool, shape ``(T, n)`` (``None`` with ``record_spikes=False``).
+            Row ``t`` holds the spikes whose threshold crossing happened in the update of step ``t``
+            (Brian2's convention; net.m and PymoNNto label the same spike ``t + 1``).
+        v: membrane potential of the recorded neurons after each update and before the reset
+            (Brian2's ``when='after_thresholds'``), mV, shape ``(T, len(v_index))``.
+        u: recovery variable of the recorded neurons, likewise, shape ``(T, len(u_index))``.
+        counts: number of spikes of each neuron over the run, int32, shape ``(n,)``.
+        pop_counts: spikes per step of the excitatory and the inhibitory population, int32,
+            shape ``(T, 2)``; kept even when the raster is not.
+        v_index, u_index: which neurons ``v`` and ``u`` hold, int32, shapes ``(k,)``.
+        t0: index of the first recorded step (0 unless the run was resumed), int32 scalar.
+        dt: step length in ms (static).
+        n_exc: number of excitatory neurons (the first ``n_exc``), static.
+    """
+
+    spikes: object
+    v: jax.Array
+    u: jax.Array
+    counts: jax.Array
+    pop_counts: jax.Array
+    v_index: jax.Array
+    u_index: jax.Array
+    t0: jax.Array
+    dt: float = 1.0
+    n_exc: int = 0
+
+    @property
+    def n_steps(self):
+        """Number of recorded steps ``T``."""
+        return self.pop_counts.shape[-2]
+
+    @property
+    def duration(self):
+        """Recorded time in ms."""
+        return self.n_steps * self.dt
+
+    @property
+    def times(self):
+        """Start time of each recorded step in ms, shape ``(T,)``."""
+        return (np.asarray(self.t0) + np.arange(self.n_steps)) * self.dt
+
+
+jax.tree_util.register_dataclass(
+    Recording,
+    data_fields=["spikes", "v", "u", "counts", "pop_counts", "v_index", "u_index", "t0"],
+    meta_fields=["dt", "n_exc"])
+
+
+def _check_key(key):
+    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(f"key must be a single PRNG key, got a key array of shape {key.shape}")
+    elif key.dtype != jnp.uint32 or key.shape != (2,):
+        raise TypeError("key must be a PRNG key from jax.random.key(seed) (or a raw uint32[2] "
+                        f"key from jax.random.PRNGKey), got dtype {key.dtype} shape {key.shape}")
+    return key
+
+
+def _indices(name, idx, n):
+    idx = np.atleast_1d(np.asarray(idx if idx is not None else [], dtype=np.int64))
+    if idx.ndim != 1:
+        raise ValueError(f"{name} must be a sequence of neuron indices, got shape {idx.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"{name} must hold neuron indices in [0, {n}), got {idx.tolist()}")
+    return jnp.asarray(idx, jnp.int32)
+
+
+@partial(jax.jit, static_argnames=("n_steps", "record_spikes"))
+def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes):
+    n_exc = params.config.n_exc if params.config.n_exc is not None else params.n
+
+    def body(carry, i_ext):
+        state, counts = carry
+        state, s, v, u = advance(state, params, key, i_ext)
+        fired = s > 0
+        out = (fired if record_spikes else None, v[v_index], u[u_index],
+               jnp.stack([jnp.sum(fired[:n_exc], dtype=jnp.int32),
+                          jnp.sum(fired[n_exc:], dtype=jnp.int32)]))
+        return (state, counts + fired), out
+
+    counts = jnp.zeros(params.n, jnp.int32)
+    (final, counts), (spikes, v, u, pop) = jax.lax.scan(
+        body, (state, counts), inputs, length=n_steps)
+    return final, (spikes, v, u, counts, pop)
+
+
+def simulate(params, key, n_steps, *, state=None, inputs=None, record_v=(0,), record_u=(),
+             record_spikes=True, chunk_size=None, progress=False):
+    """Run the network for ``n_steps`` steps: one compiled ``lax.scan`` over :func:`izhijax.step`.
+
+    Args:
+        params: :class:`Params` (e.g. from :func:`izhijax.izhikevich2003`).
+        key: PRNG key of the run (``jax.random.key(seed)``). The noise of step ``t`` depends on
+            ``(key, t)`` alone, so chunked or resumed runs are bitwise identical to one run.
+        n_steps: number of steps (each ``params.config.dt`` ms).
+        state: state to start from (a previous run's final state to resume it); default
+            ``init_state(params)``.
+        inputs: optional external current (mV/ms) added to the update of each step, shape
+            ``(n_steps, n)``, e.g. a stimulus or another simulator's noise.
+        record_v, record_u: indices of the neurons whose ``v`` / ``u`` are recorded.
+        record_spikes: keep the full ``(T, n)`` raster; ``False`` keeps only per-neuron counts and
+            per-step population counts (for long or large runs).
+        chunk_size: run in compiled chunks of this many steps (bounded memory per call, progress);
+            default one chunk.
+        progress: show a progress bar over chunks (implies ``chunk_size = ceil(n_steps / 50)``
+            if none is given).
+
+    Returns:
+        ``(final_state, recording)``: the :class:`State` after the last step (resume from it) and a
+        :class:`Recording`.
+
+    The compiled loop depends on the shapes and the static ``config`` only: new parameter values of
+    the same shapes reuse it without recompiling.
+    """
+    key, state, inputs, v_index, u_index = _prepare(
+        params, key, n_steps, state, inputs, record_v, record_u)
+    n_steps = int(n_steps)
+    if progress and chunk_size is None:
+        chunk_size = math.ceil(n_steps / 50)
+    chunk_size = n_steps if chunk_size is None else int(chunk_size)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
+
+    t0 = state.t
+    starts = range(0, n_steps, chunk_size)
+    if progress:
+        from tqdm.auto import tqdm
+        starts = tqdm(starts, desc="simulate", unit="chunk", total=len(starts))
+    pieces = []
+    for start in starts:
+        length = min(chunk_size, n_steps - start)
+        chunk = None if inputs is None else inputs[start:start + length]
+        state, out = _run(params, key, state, chunk, v_index, u_index,
+                          n_steps=length, record_spikes=record_spikes)
+        pieces.append(out)
+    out = pieces[0] if len(pieces) == 1 else _join(pieces)
+    return state, _recording(params, out, v_index, u_index, t0)
+
+
+def compile_simulation(params, key, n_steps, *, state=None, inputs=None, record_v=(0,),
+                       record_u=(), record_spikes=True):
+    """Compile one :func:`simulate` call ahead of time, to time compilation apart from running.
+
+    Takes the arguments of :func:`simulate` (one chunk, no progress bar).
+
+    Returns:
+        ``(run, compile_seconds)``: ``run()`` executes the compiled loop and returns
+        ``(final_state, recording)`` exactly as :func:`simulate` would.
+    """
+    key, state, inputs, v_index, u_index = _prepare(
+        params, key, n_steps, state, inputs, record_v, record_u)
+    args = (params, key, state, inputs, v_index, u_index)
+    start = time.perf_counter()
+    compiled = _run.lower(*args, n_steps=int(n_steps), record_spikes=record_spikes).compile()
+    seconds = time.perf_counter() - start
+
+    def run():
+        final, out = compiled(*args)
+        return final, _recording(params, out, v_index, u_index, state.t)
+
+    return run, seconds
+
+
+def _prepare(params, key, n_steps, state, inputs, record_v, record_u):
+    """Validate simulate's arguments outside jit; return them as arrays."""
+    if not isinstance(params, Params):
+        raise TypeError(f"params must be izhijax.Params, got {type(params).__name__}")
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    n_steps = int(n_steps)
+    key = _check_key(key)
+    n = params.n
+    state = init_state(params) if state is None else state
+    if not isinstance(state, State) or state.v.shape != (n,):
+        raise ValueError(f"state must be an izhijax.State of {n} neurons")
+    if inputs is not None:
+        inputs = jnp.asarray(inputs, params.v0.dtype)
+        if inputs.shape != (n_steps, n):
+            raise ValueError(f"inputs must have shape (n_steps, n) = ({n_steps}, {n}), "
+                             f"got {inputs.shape}")
+    v_index = _indices("record_v", record_v, n)
+    u_index = _indices("record_u", record_u, n)
+    return key, state, inputs, v_index, u_index
+
+
+def _recording(params, out, v_index, u_index, t0):
+    spikes, v, u, counts, pop = out
+    cfg = params.config
+    return Recording(spikes=spikes, v=v, u=u, counts=counts, pop_counts=pop, v_index=v_index,
+                     u_index=u_index, t0=t0, dt=cfg.dt,
+                     n_exc=params.n if cfg.n_exc is None else cfg.n_exc)
+
+
+def _join(pieces):
+    spikes = None if pieces[0][0] is None else jnp.concatenate([p[0] for p in pieces])
+    cat = [jnp.concatenate([p[i] for p in pieces]) for i in (1, 2)]
+    counts = sum(p[3] for p in pieces)
+    pop = jnp.concatenate([p[4] for p in pieces])
+    return spikes, cat[0], cat[1], counts, pop
