@@ -8,9 +8,14 @@ import jax.numpy as jnp
 import numpy as np
 
 
+def _float(counts):
+    """Integer counts as JAX's default float (float64 under ``jax_enable_x64``)."""
+    return jnp.asarray(counts).astype(jnp.result_type(float))
+
+
 def firing_rates(rec):
     """Firing rate of every neuron over the run, Hz, shape ``(n,)``."""
-    return rec.counts / (rec.duration * 1e-3)
+    return _float(rec.counts) / (rec.duration * 1e-3)
 
 
 def population_rates(rec):
@@ -41,7 +46,7 @@ def population_rate(rec, population="exc"):
         raise ValueError(f"population must be one of {tuple(sizes)}, got {population!r}")
     counts = {"exc": rec.pop_counts[:, 0], "inh": rec.pop_counts[:, 1],
               "all": rec.pop_counts.sum(axis=1)}[population]
-    return counts / max(sizes[population], 1) / (rec.dt * 1e-3)
+    return _float(counts) / max(sizes[population], 1) / (rec.dt * 1e-3)
 
 
 def power_spectrum(signal, dt):

@@ -1,0 +1,48 @@
+"""The ``izhijax`` console script, run as a user runs it."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import izhijax as izj
+
+EXE = os.path.join(os.path.dirname(sys.executable), "izhijax")
+
+
+def _run(*args, cwd=None):
+    return subprocess.run([EXE, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_fig3_writes_figure_summary_and_recording(tmp_path):
+    out, save = tmp_path / "f.png", tmp_path / "run.npz"
+    r = _run("fig3", "--duration", "200", "--seed", "3", "--out", str(out), "--save", str(save))
+    assert r.returncode == 0, r.stderr
+    for word in ("spikes", "rate exc / inh", "rhythm", "compile", "run"):
+        assert word in r.stdout
+    assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
+    rec, params = izj.load_run(str(save))
+    assert rec.spikes.shape == (200, 1000) and params.config.n_exc == 800
+    spikes = int(r.stdout.split("spikes")[1].split()[0])
+    assert spikes == int(rec.counts.sum()) == int(np.asarray(rec.spikes).sum()) > 0
+
+
+@pytest.mark.parametrize("args", [
+    ("fig3", "--duration", "-5"),
+    ("fig3", "--duration", "abc"),
+    ("fig3", "--variant", "nest"),
+    ("fig3", "--seed", "1.5"),
+    ("fig3", "--bogus"),
+    ("fig3", "--out", "/no/such/folder/f.png"),
+    ("fig3", "--out", "figure.jpg"),
+    ("nosuchcommand",),
+    (),
+])
+def test_bad_flags_one_line_exit_2(args):
+    r = _run(*args)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("izhijax: error:"), r.stderr
