@@ -73,6 +73,10 @@ class Config:
         if int(self.delay) != self.delay or self.delay < 1:
             raise ValueError(f"Config.delay must be an integer >= 1 step, got {self.delay!r}")
 
+    def replace(self, **changes):
+        """A copy with some settings changed (``config.replace(integrator="izhikevich")``)."""
+        return dataclasses.replace(self, **changes)
+
 
 @dataclasses.dataclass(frozen=True)
 class Params:
@@ -108,10 +112,27 @@ class Params:
         return self.a.shape[-1]
 
     def replace(self, **changes):
-        """A copy with some fields replaced (``params.replace(bias=...)``)."""
+        """A copy with some fields replaced, e.g. ``params.replace(bias=5.0)``.
+
+        Per-neuron fields given as scalars (or any broadcastable array) are broadcast to ``(n,)``
+        in the field's current dtype, so a replaced value keeps shapes and dtypes (and therefore
+        the compiled program) unchanged. Traced values pass through as they are.
+        """
+        for name, value in changes.items():
+            if name in _VECTOR_FIELDS and not isinstance(value, jax.core.Tracer):
+                old = getattr(self, name)
+                value = jnp.asarray(value, dtype=old.dtype)
+                if value.shape != old.shape:
+                    try:
+                        value = jnp.broadcast_to(value, old.shape)
+                    except ValueError:
+                        raise ValueError(f"{name} must be a scalar or have shape {old.shape}, "
+                                         f"got {value.shape}") from None
+                changes[name] = value
         return dataclasses.replace(self, **changes)
 
 
+_VECTOR_FIELDS = ("a", "b", "c", "d", "noise_amp", "bias", "v0", "u0")
 _ARRAY_FIELDS = ("a", "b", "c", "d", "weights", "noise_amp", "bias", "v0", "u0")
 jax.tree_util.register_dataclass(Params, data_fields=list(_ARRAY_FIELDS), meta_fields=["config"])
 

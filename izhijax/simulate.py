@@ -53,6 +53,16 @@ class Recording:
         """Recorded time in ms."""
         return self.n_steps * self.dt
 
+    def spike_times(self):
+        """Spikes as Brian2's ``SpikeMonitor`` gives them: ``(i, t)`` NumPy arrays, t in ms.
+
+        ``t`` is the start time of the step whose update crossed the threshold; sorted by time.
+        """
+        if self.spikes is None:
+            raise ValueError("no raster was recorded (simulate with record_spikes=True)")
+        step, i = np.nonzero(np.asarray(self.spikes))
+        return i, self.times[step]
+
     @property
     def times(self):
         """Start time of each recorded step in ms, shape ``(T,)``."""

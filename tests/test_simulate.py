@@ -109,3 +109,24 @@ def test_bad_arguments_raise_clear_errors(params, kwargs, error, match):
     call.update(kwargs)
     with pytest.raises(error, match=match):
         izj.simulate(params, call.pop("key"), call.pop("n_steps"), **call)
+
+
+def test_replace_broadcasts_and_keeps_the_compiled_program(params):
+    key = jax.random.key(0)
+    izj.simulate(params, key, 200)
+    before = _run._cache_size()
+    p2 = params.replace(noise_amp=3.0, bias=1.5, v0=-70.0)
+    assert p2.noise_amp.shape == (1000,) and p2.bias.dtype == params.bias.dtype
+    _, rec = izj.simulate(p2, key, 200)
+    assert _run._cache_size() == before
+    with pytest.raises(ValueError, match=r"bias must be a scalar or have shape \(1000,\)"):
+        params.replace(bias=np.zeros(7))
+    assert params.config.replace(dt=0.5).dt == 0.5
+
+
+def test_spike_times_as_brian2_spikemonitor(params):
+    _, rec = izj.simulate(params, jax.random.key(1), 100)
+    i, t = rec.spike_times()
+    raster = np.asarray(rec.spikes)
+    assert len(i) == raster.sum() and np.all(np.diff(t) >= 0)
+    assert raster[t.astype(int), i].all()
