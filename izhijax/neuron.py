@@ -42,39 +42,59 @@ def preset(name):
     return PRESETS[key]
 
 
-def dvdt(v, u, i):
-    """Membrane equation ``0.04 v^2 + 5 v + 140 - u + I`` in mV/ms, elementwise."""
-    return 0.04 * v * v + 5.0 * v + 140.0 - u + i
+def dvdt(v, u, i, k1=5.0, k0=140.0):
+    """Membrane equation ``0.04 v^2 + k1 v + k0 - u + I`` in mV/ms, elementwise.
+
+    ``k1 = 5, k0 = 140`` is the 2003 model; Izhikevich (2004) Fig. 1 G and L use ``4.1 v + 108``.
+    Scalars or arrays broadcastable to ``v``'s shape.
+    """
+    return 0.04 * v * v + k1 * v + k0 - u + i
 
 
-def dudt(v, u, a, b):
-    """Recovery equation ``a (b v - u)`` in mV/ms, elementwise."""
-    return a * (b * v - u)
+def dudt(v, u, a, b, leak=None, v_shift=None):
+    """Recovery equation ``a (b v - u)`` in mV/ms, elementwise.
+
+    With ``leak`` and ``v_shift`` given (scalars or arrays), ``a (b (v + v_shift) - leak u)``:
+    Izhikevich (2004) Fig. 1 R (accommodation) uses ``a b (v + 65)``, i.e. ``leak = 0``,
+    ``v_shift = 65``. Left out (the default), the 2003 model's arithmetic exactly.
+    """
+    if leak is None and v_shift is None:
+        return a * (b * v - u)
+    leak = 1.0 if leak is None else leak
+    v_shift = 0.0 if v_shift is None else v_shift
+    return a * (b * (v + v_shift) - leak * u)
 
 
-def integrate(v, u, i, a, b, dt, method):
+def integrate(v, u, i, a, b, dt, method, **coefficients):
     """Advance ``(v, u)`` by one step of length ``dt`` ms with the named integrator.
 
     Args:
         v, u: membrane potential and recovery variable (mV), shape ``(n,)``.
         i: input current held over the step (mV/ms), shape ``(n,)``.
         a, b: recovery time scale (1/ms) and sensitivity, shape ``(n,)`` or scalars.
-        dt: step length in ms (static Python float).
+        dt: step length in ms: a static Python float, or an array broadcastable to ``(n,)``
+            (one step length per neuron, as the single-neuron protocols of :mod:`izhijax.patterns`).
         method: one of :data:`INTEGRATORS` (static).
+        **coefficients: optional equation variants passed on: ``k1``, ``k0`` to :func:`dvdt`,
+            ``leak``, ``v_shift`` to :func:`dudt`; left out, the 2003 model unchanged.
 
     Returns:
         ``(v, u)`` after the step, before any threshold or reset.
     """
+    fv = {k: coefficients.pop(k) for k in ("k1", "k0") if k in coefficients}
+    fu = {k: coefficients.pop(k) for k in ("leak", "v_shift") if k in coefficients}
+    if coefficients:
+        raise TypeError(f"unknown equation coefficients {sorted(coefficients)}")
     if method == "euler":
-        return v + dt * dvdt(v, u, i), u + dt * dudt(v, u, a, b)
+        return v + dt * dvdt(v, u, i, **fv), u + dt * dudt(v, u, a, b, **fu)
     if method == "izhikevich":
         half = 0.5 * dt
-        v = v + half * dvdt(v, u, i)
-        v = v + half * dvdt(v, u, i)
-        return v, u + dt * dudt(v, u, a, b)
+        v = v + half * dvdt(v, u, i, **fv)
+        v = v + half * dvdt(v, u, i, **fv)
+        return v, u + dt * dudt(v, u, a, b, **fu)
     if method == "semi-implicit":
-        v = v + dt * dvdt(v, u, i)
-        return v, u + dt * dudt(v, u, a, b)
+        v = v + dt * dvdt(v, u, i, **fv)
+        return v, u + dt * dudt(v, u, a, b, **fu)
     raise ValueError(f"unknown integrator {method!r}; expected one of {INTEGRATORS}")
 
 
