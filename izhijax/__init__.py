@@ -6,7 +6,7 @@
     izj.summary(rec)                                         # rates, rhythm
 """
 
-from . import analysis, connectivity, neuron, plot, surrogate
+from . import analysis, connectivity, features, neuron, patterns, plot, surrogate
 from .analysis import (firing_rates, population_rate, population_rates, power_spectrum,
                        rhythm_frequency, summary)
 from .io import load_run, save_run
@@ -20,8 +20,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Config", "INTEGRATORS", "PRESETS", "Params", "Recording", "SURROGATES", "State", "VARIANTS",
-    "advance", "analysis", "compile_simulation", "connectivity", "firing_rates", "init_state", "izhikevich2003",
-    "load_run", "make_params", "neuron", "noise", "plot", "population_rate", "population_rates",
+    "advance", "analysis", "compile_simulation", "connectivity", "features", "firing_rates", "init_state", "izhikevich2003",
+    "load_run", "make_params", "neuron", "noise", "patterns", "plot", "population_rate", "population_rates",
     "power_spectrum", "preset", "rhythm_frequency", "save_run", "simulate", "spike", "step",
     "summary", "surrogate",
 ]

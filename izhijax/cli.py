@@ -1,6 +1,7 @@
 """The ``izhijax`` command.
 
     izhijax fig3 [--seed S] [--variant V] [--duration MS] [--out fig3.png] [--save run.npz]
+    izhijax patterns [--out patterns.png] [--x64]
 
 A bad flag or value prints one line, ``izhijax: error: ...``, and exits with status 2.
 """
@@ -68,6 +69,13 @@ def build_parser():
     f3.add_argument("--save", type=_writable(".npz"), default=None,
                     help="also save the recording and parameters to this .npz file")
     f3.add_argument("--x64", action="store_true", help="simulate in float64")
+    pat = sub.add_parser("patterns", help="the 20 firing patterns of Izhikevich (2004) Fig. 1",
+                         description="Run the 20 single-neuron protocols of Izhikevich (2004) "
+                                     "Fig. 1 in one compiled call, check each trace for its "
+                                     "feature, write the 20-panel figure.")
+    pat.add_argument("--out", type=_writable(".png"), default="patterns.png",
+                     help="PNG file for the figure (default patterns.png)")
+    pat.add_argument("--x64", action="store_true", help="simulate in float64")
     return parser
 
 
@@ -106,10 +114,36 @@ def fig3(args):
     return 0
 
 
+def patterns(args):
+    import jax
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    import matplotlib
+    matplotlib.use("Agg")
+    from . import features, plot
+    from . import patterns as pt
+
+    start = time.perf_counter()
+    traces = pt.run()
+    seconds = time.perf_counter() - start
+    print(f"izhijax patterns: Izhikevich (2004) Fig. 1, 20 panels in one compiled call "
+          f"({seconds:.2f} s with compilation, backend={jax.default_backend()})")
+    missed = 0
+    for tr in traces:
+        ok = features.shows(tr.protocol.name, tr)
+        missed += not ok
+        print(f"  ({tr.protocol.label}) {tr.protocol.name:30s} {int(tr.spikes.sum()):3d} spikes  "
+              f"{'shows the feature' if ok else 'DOES NOT show the feature'}")
+    fig = plot.patterns(traces, title="Izhikevich (2004) Fig. 1, izhijax")
+    fig.savefig(args.out, dpi=110)
+    print(f"  figure {args.out}")
+    return 1 if missed else 0
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return {"fig3": fig3}[args.command](args)
+        return {"fig3": fig3, "patterns": patterns}[args.command](args)
     except (OSError, ValueError) as err:
         print(f"izhijax: error: {err}", file=sys.stderr)
         return 1

@@ -15,7 +15,7 @@ phasic bursting                a single burst at the onset, quiet afterwards (2n
 mixed mode                     a burst at the onset, then a switch to tonic single spikes
 spike frequency adaptation     tonic spikes with decreasing frequency (ISIs lengthen)
 Class 1 excitable              frequency grows with a ramp, starting from a low frequency
-Class 2 excitable              frequency grows with a ramp, starting at a high frequency
+Class 2 excitable              fires along a ramp, never below a high frequency
 spike latency                  a brief pulse gives one spike, long after the pulse is over
 subthreshold oscillations      after the response, damped oscillations of v, no more spikes
 resonator                      responds to a doublet with a longer interval, not a shorter one
@@ -171,25 +171,33 @@ def spike_frequency_adaptation(t, v, i):
 
 
 def _ramp(t, v, i):
-    """Spike times during a rising input ramp and the ISIs, or None if it is not a ramp response."""
+    """Spike times during a rising input ramp, or None if it is not a ramp response."""
     ep = epochs(t, i)
     if len(ep) != 1 or not np.all(np.diff(np.asarray(i)[np.asarray(t) >= ep[0][0]]) > 0):
         return None
     times = spike_times(t, v)
     if _in(times, 0, ep[0][0]).size or times.size < 4:
         return None
-    return np.diff(times)
+    return times
 
 
 def class_1_excitable(t, v, i):
-    isis = _ramp(t, v, i)
-    return (isis is not None and np.all(np.diff(isis) < 0) and 1000 / isis[0] < 30
-            and isis[0] >= 2 * isis[-1])
+    times = _ramp(t, v, i)
+    if times is None:
+        return False
+    isis, dt = np.diff(times), t[1] - t[0]
+    # the frequency rises with the input (ISIs shorten, to the resolution of one step), from a low
+    # onset frequency over at least a factor of two
+    return bool(np.all(np.diff(isis) <= dt) and 1000 / isis[0] < 30 and isis[0] >= 2 * isis[-1])
 
 
 def class_2_excitable(t, v, i):
-    isis = _ramp(t, v, i)
-    return isis is not None and np.all(np.diff(isis) <= 0) and 1000 / isis[0] >= 40
+    times = _ramp(t, v, i)
+    if times is None:
+        return False
+    isis = np.diff(times)
+    # no low frequencies: the first interval is already fast, and firing goes on along the ramp
+    return 1000 / isis[0] >= 40 and 1000 / isis.max() >= 40 and t[-1] - times[-1] < 1.5 * isis[-1]
 
 
 def _pulses(t, i, sign=+1):

@@ -1,4 +1,4 @@
-"""Figures: the seed's Fig. 3 (raster over the voltage of one neuron)."""
+"""Figures: the seed's Fig. 3 (raster over the voltage of one neuron), Izhikevich (2004) Fig. 1."""
 
 import numpy as np
 
@@ -51,6 +51,45 @@ def fig3(rec, *, title=None, neuron=None, fig=None):
         ax_v.text(times[0] + 0.025 * rec.duration, 0, f"v$_{{{v_index[col] + 1}}}$(t)")
         ax_v.set_ylabel("mV")
     ax_v.set_xlabel("time, ms")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def patterns(traces, *, title=None, fig=None, columns=4):
+    """Izhikevich (2004) Fig. 1: one panel per trace, voltage above a sketch of the input.
+
+    Args:
+        traces: :class:`izhijax.patterns.Trace` objects (e.g. ``izhijax.patterns.run()``).
+        title: optional figure title.
+        fig: optional matplotlib figure to draw into.
+        columns: panels per row (4, as in the paper: 5 rows of 4 panels).
+
+    Returns:
+        The matplotlib figure. Each panel: ``v`` (mV, 30 at a spike as figure1.m records it) on a
+        common -100 to 30 mV scale, the input current drawn below it between -100 and -85 mV
+        (scaled to its own range, as the paper sketches it), the panel's duration in its corner.
+    """
+    if fig is None:
+        import matplotlib.pyplot as plt
+        rows = -(-len(traces) // columns)
+        fig = plt.figure(figsize=(3.0 * columns, 1.9 * rows))
+    rows = -(-len(traces) // columns)
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax, tr in zip(axes, traces):
+        t, i = np.asarray(tr.t), np.asarray(tr.i)
+        span = np.ptp(i)
+        sketch = -100 + (15 * (i - i.min()) / span if span > 0 else 0 * i + 5)
+        ax.plot(t, np.asarray(tr.v), color="k", lw=0.7)
+        ax.plot(t, sketch, color="tab:blue", lw=0.9)
+        ax.set_xlim(t[0], t[-1])
+        ax.set_ylim(-102, 32)
+        ax.set_title(f"({tr.protocol.label}) {tr.protocol.name}", fontsize=9)
+        ax.text(t[-1], -84, f"{t[-1]:g} ms", ha="right", va="bottom", fontsize=7, color="0.4")
+        ax.axis("off")
+    for ax in axes[len(traces):]:
+        ax.axis("off")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
