@@ -106,6 +106,7 @@ def _in(times, lo, hi):
 
 
 def tonic_spiking(t, v, i):
+    """A (step): no spike before the step; single spikes at a steady rate up to its end."""
     w = _step_window(t, i)
     if w is None:
         return False
@@ -114,6 +115,7 @@ def tonic_spiking(t, v, i):
 
 
 def phasic_spiking(t, v, i):
+    """B (step): exactly one spike, in the first quarter of the step."""
     w = _step_window(t, i)
     if w is None:
         return False
@@ -122,6 +124,7 @@ def phasic_spiking(t, v, i):
 
 
 def tonic_bursting(t, v, i):
+    """C (step): >= 3 bursts, evenly spaced, all events bursts, the last in the final third."""
     w = _step_window(t, i)
     if w is None:
         return False
@@ -135,6 +138,7 @@ def tonic_bursting(t, v, i):
 
 
 def phasic_bursting(t, v, i):
+    """D (step): one burst, starting in the first quarter and over by mid-step."""
     w = _step_window(t, i)
     if w is None:
         return False
@@ -145,6 +149,7 @@ def phasic_bursting(t, v, i):
 
 
 def mixed_mode(t, v, i):
+    """E (step): an onset burst, a pause >= 3 x its longest ISI, then steady single spikes."""
     w = _step_window(t, i)
     if w is None:
         return False
@@ -161,6 +166,7 @@ def mixed_mode(t, v, i):
 
 
 def spike_frequency_adaptation(t, v, i):
+    """F (step): >= 4 spikes, ISIs never shorten (5 %), the last >= 3 x the first."""
     w = _step_window(t, i)
     if w is None:
         return False
@@ -182,6 +188,7 @@ def _ramp(t, v, i):
 
 
 def class_1_excitable(t, v, i):
+    """G (ramp): ISIs shorten along the ramp from an onset below 30 Hz, over a factor >= 2."""
     times = _ramp(t, v, i)
     if times is None:
         return False
@@ -192,6 +199,7 @@ def class_1_excitable(t, v, i):
 
 
 def class_2_excitable(t, v, i):
+    """H (ramp): every ISI faster than 40 Hz, firing up to the end of the ramp."""
     times = _ramp(t, v, i)
     if times is None:
         return False
@@ -206,6 +214,7 @@ def _pulses(t, i, sign=+1):
 
 
 def spike_latency(t, v, i):
+    """I (pulse): one spike, after the pulse, later than twice the pulse's length from its onset."""
     pulses = epochs(t, i)
     if len(pulses) != 1 or not pulses[0][2] > np.asarray(i)[0]:
         return False
@@ -215,6 +224,7 @@ def spike_latency(t, v, i):
 
 
 def subthreshold_oscillations(t, v, i):
+    """J (pulse): at most one spike; then >= 4 alternating extrema of decaying size."""
     pulses = epochs(t, i)
     if len(pulses) != 1:
         return False
@@ -245,6 +255,8 @@ def _doublets(t, v, i):
 
 
 def resonator(t, v, i):
+    """K (doublets): no spike to a first pulse; the doublets that fire are longer than those that
+    do not."""
     d = _doublets(t, v, i)
     if d is None or any(first for _, first, _ in d):
         return False
@@ -254,6 +266,8 @@ def resonator(t, v, i):
 
 
 def integrator(t, v, i):
+    """L (doublets): no spike to a first pulse; the doublets that fire are shorter than those that
+    do not."""
     d = _doublets(t, v, i)
     if d is None or any(first for _, first, _ in d):
         return False
@@ -272,16 +286,19 @@ def _rebound(t, v, i):
 
 
 def rebound_spike(t, v, i):
+    """M (inhibitory pulse): nothing until its end, then exactly one spike."""
     times = _rebound(t, v, i)
     return times is not None and times.size == 1
 
 
 def rebound_burst(t, v, i):
+    """N (inhibitory pulse): nothing until its end, then one burst."""
     times = _rebound(t, v, i)
     return times is not None and len(bursts(times)) == 1 and times.size >= 2
 
 
 def threshold_variability(t, v, i):
+    """O: the same excitatory pulse fails alone and fires right after an inhibitory one."""
     ep = epochs(t, i)
     base = np.asarray(i)[0]
     exc = [e for e in ep if e[2] > base]
@@ -295,6 +312,7 @@ def threshold_variability(t, v, i):
 
 
 def bistability(t, v, i):
+    """P (two pulses): quiet before the first, tonic between them, quiet after the second."""
     pulses = _pulses(t, i, +1)
     if len(pulses) != 2:
         return False
@@ -305,6 +323,8 @@ def bistability(t, v, i):
 
 
 def depolarizing_after_potential(t, v, i):
+    """Q (pulse): one spike; within 10 ms v climbs > 2 mV above its post-reset value and > 5 mV
+    above rest."""
     pulses = epochs(t, i)
     t, v = np.asarray(t), np.asarray(v)
     times = spike_times(t, v)
@@ -312,17 +332,22 @@ def depolarizing_after_potential(t, v, i):
         return False
     rest = v[t < pulses[0][0]][-1]
     after = v[t > times[0]]
-    k = int(np.argmax(after[:int(np.searchsorted(t[t > times[0]], times[0] + 10))]))
+    window = after[:int(np.searchsorted(t[t > times[0]], times[0] + 10))]
+    if window.size < 2:
+        return False
+    k = int(np.argmax(window))
     rises = k > 0 and after[k] > after[0] + 2.0             # v climbs again after the reset
     return rises and after[k] > rest + 5.0
 
 
 def accommodation(t, v, i):
+    """R (two ramps): no spike to the slow, higher ramp; a spike to the steeper, lower one."""
     ep = epochs(t, i)
     if len(ep) != 2:
         return False
     (s1, e1, p1), (s2, e2, p2) = ep
-    slope1, slope2 = p1 / (e1 - s1), p2 / (e2 - s2)
+    dt = t[1] - t[0]
+    slope1, slope2 = p1 / max(e1 - s1, dt), p2 / max(e2 - s2, dt)
     times = spike_times(t, v)
     return (p1 > p2 > 0 and slope2 > 2 * slope1 and _in(times, 0, s2).size == 0
             and _in(times, s2, np.inf).size >= 1)
@@ -339,6 +364,7 @@ def _lowered(t, v, i):
 
 
 def inhibition_induced_spiking(t, v, i):
+    """S (lowered input): >= 3 single spikes, all inside the lowered window."""
     inside = _lowered(t, v, i)
     if inside is None or inside.size < 3:
         return False
@@ -346,6 +372,7 @@ def inhibition_induced_spiking(t, v, i):
 
 
 def inhibition_induced_bursting(t, v, i):
+    """T (lowered input): >= 2 bursts, all spikes inside the lowered window."""
     inside = _lowered(t, v, i)
     if inside is None:
         return False

@@ -9,9 +9,18 @@ them. That script integrates every panel with the semi-implicit scheme::
                               u += tau a (b v - u)            # with the new v
                               if v > 30: trace 30, v = c, u += d     else trace v
 
-with three exceptions the paper's text does not mention: panels G (class 1) and L (integrator) use
-``4.1 v + 108`` in place of ``5 v + 140``, and R (accommodation) uses ``u += tau a b (v + 65)`` with
-``u0 = -16``.
+Where the paper and its MATLAB code differ, izhijax follows the code (which drew the figure):
+
+* the paper gives one model for all panels, ``0.04 v^2 + 5 v + 140`` and ``u' = a (b v - u)``; the
+  code uses ``4.1 v + 108`` in panels G (Class 1) and L (integrator), and ``u' = a b (v + 65)`` with
+  ``u0 = -16`` in R (accommodation);
+* the paper resets at ``v >= 30`` mV; the code at ``v > 30`` (``Config(inclusive=False)``);
+* the paper gives no step; the code integrates each panel with its own ``tau`` (0.1 to 0.5 ms), one
+  semi-implicit step per ``tau`` (not net.m's two half steps of a 1 ms step);
+* the panels' ``(a, b, c, d)`` are not the 2003 Fig. 2 cell types (e.g. tonic spiking has d = 6, not
+  RS's 8; mixed mode is IB's and tonic bursting CH's), and are given only in the code;
+* the code records 30 mV at a spike (the figure's spike peaks), not the overshoot; inputs are switched
+  with strict inequalities at ``t = k tau``, so a "3 ms" pulse at ``tau = 0.2`` lasts 14 steps.
 
 All the panels of a run are integrated as independent neurons of one batch, in one compiled
 ``lax.scan`` (:func:`run`): each neuron has its own step length and equation coefficients, the

@@ -158,3 +158,10 @@ def test_cli_patterns(tmp_path):
         r = subprocess.run([EXE, *args], capture_output=True, text=True, timeout=300)
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("izhijax: error:")
+
+
+def test_no_stimulus_no_feature():
+    """Every feature is a response to its protocol: with the input held at 0 none is found."""
+    flat = [p._replace(current=lambda t: 0.0 * t) for p in patterns.PROTOCOLS]
+    for tr in patterns.run(flat, dtype=jnp.float64):
+        assert features.classify(tr) == [], (tr.protocol.label, tr.spike_times)
