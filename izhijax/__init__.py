@@ -20,8 +20,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Config", "INTEGRATORS", "PRESETS", "Params", "Recording", "SURROGATES", "State", "VARIANTS",
-    "advance", "analysis", "compile_simulation", "connectivity", "features", "firing_rates", "init_state", "izhikevich2003",
-    "load_run", "make_params", "neuron", "noise", "patterns", "plot", "population_rate", "population_rates",
+    "advance", "analysis", "compile_simulation", "connectivity", "features", "firing_rates",
+    "init_state", "izhikevich2003", "load_run", "make_params", "neuron", "noise", "patterns", "plot",
+    "population_rate", "population_rates",
     "power_spectrum", "preset", "rhythm_frequency", "save_run", "simulate", "spike", "step",
     "summary", "surrogate",
 ]
