@@ -225,3 +225,55 @@ def test_regimes_experiment_smoke(tmp_path):
                                       data["chi"][i, j]) for j in range(3)] for i in range(3)]
     assert out["regimes"][2][1] == "epileptic" and out["regimes"][0][0] == "quiet"
     assert sum(out["regime_counts"].values()) == 9
+
+
+def _cli(*args, cwd=None):
+    env = dict(os.environ, PYTHONPATH=ROOT, MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-m", "izhijax.cli", *args], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_cli_sweep_writes_maps_and_json(tmp_path):
+    out, js = tmp_path / "s.png", tmp_path / "s.json"
+    r = _cli("sweep", "--x", "exc_weight_scale=0.5:1.5:3", "--y", "noise_scale=0.4,1.2",
+             "--duration", "100", "--trials", "2", "--out", str(out), "--json", str(js))
+    assert r.returncode == 0, r.stderr
+    assert "12 networks" in r.stdout and "rate_exc" in r.stdout
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    d = json.loads(js.read_text())
+    assert d["dims"] == ["exc_weight_scale", "noise_scale", "trial"]
+    assert d["coords"]["exc_weight_scale"] == [0.5, 1.0, 1.5]
+    rate = np.array(d["data"]["rate_exc"]["values"]).reshape(3, 2, 2)
+    assert np.all(rate[:, 0] < 1.0) and np.all(rate[:, 1] > 1.0)   # weak noise is silent
+
+
+@pytest.mark.parametrize("args", [
+    ("sweep", "--x", "nonsense=1:2:3"),
+    ("sweep", "--x", "bias=1:2"),
+    ("sweep", "--y", "bias=a,b"),
+    ("sweep", "--x", "bias=1,inf"),
+    ("sweep", "--trials", "0"),
+    ("sweep", "--x", "bias=1,2", "--y", "bias=3"),
+    ("sweep", "--batch-size", "-1"),
+    ("sweep", "--json", "/no/such/folder/s.json"),
+    ("sweep", "--out", "s.jpg"),
+])
+def test_cli_sweep_bad_flags_one_line_exit_2(args):
+    r = _cli(*args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("izhijax: error:"), r.stderr
+
+
+def test_bench_smoke(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = tmp_path / "bench.json"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "bench_sweep.py"),
+                        "--smoke", "--out", str(out)], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    b = json.loads(out.read_text())
+    assert b["batch"] == 4 and b["n_steps"] == 100 and b["regimes_grid"] == [3, 3]
+    for key in ("single_s", "batch_s", "compile_s", "regimes_first_s", "regimes_s"):
+        assert b[key] > 0
+    np.testing.assert_allclose(b["per_network_ratio"], b["batch_s"] / 4 / b["single_s"])
