@@ -13,6 +13,11 @@ with its trial key (the same compiled ``lax.scan``, vmapped). Summaries (populat
 rhythm, Golomb's synchrony chi) are computed inside the compiled call from the spike counts, so the
 sweep keeps a few numbers per network, not rasters.
 
+Precision: in float64 every network of a sweep is spike for spike the unbatched run (tested). In
+float32 the batch's matrix-matrix product may add a step's synaptic pulses in another order than the
+single network's matrix-vector product; in this chaotic network that last-bit difference makes single
+spikes drift apart after tens to hundreds of steps, while rates and rhythms stay those of the regime.
+
 Named values (see :func:`apply_values`): a per-neuron field of :class:`izhijax.Params` (``bias``,
 ``noise_amp``, ``a`` ...) set to the value for every neuron; ``noise_scale`` multiplies
 ``noise_amp``; ``weight_scale``, ``exc_weight_scale`` and ``inh_weight_scale`` scale the synapses of
