@@ -128,6 +128,25 @@ def test_chunked_equals_unchunked_and_zipped_points(small):
     assert np.all(whole["spikes"][:, 2] > whole["spikes"][:, 0])
 
 
+def set_inh_d(params, values):
+    """A value the sweep does not name: the after-spike increment d of the inhibitory neurons."""
+    n_exc = params.config.n_exc
+    return params.replace(d=params.d.at[n_exc:].set(values["inh_d"]))
+
+
+def test_custom_apply_and_explicit_trial_keys_equal_looped(small):
+    keys = jax.random.split(jax.random.key(9), 3)
+    res = izj.sweep.run(small, jax.random.key(0), 150, {"inh_d": [2.0, 6.0], "noise_scale": [1.5]},
+                        trials=keys, apply=set_inh_d, summarize=with_raster, record_spikes=True)
+    assert res.dims == ("inh_d", "noise_scale", "trial") and res.shape == (2, 1, 3)
+    for i, d in enumerate([2.0, 6.0]):
+        p = small.replace(d=small.d.at[80:].set(d), noise_amp=small.noise_amp * 1.5)
+        for k in range(3):
+            _, rec = izj.simulate(p, keys[k], 150)
+            np.testing.assert_array_equal(res["raster"][i, 0, k], np.asarray(rec.spikes))
+    assert not np.array_equal(res["raster"][0], res["raster"][1])
+
+
 def test_bad_values_raise(small):
     key = jax.random.key(0)
     with pytest.raises(ValueError, match="unknown sweep value"):
