@@ -55,12 +55,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement")
     parser.add_argument("--regimes-size", type=int, default=16, help="grid points per axis")
     parser.add_argument("--no-regimes", action="store_true", help="skip the 16 x 16 grid")
-    parser.add_argument("--smoke", action="store_true", help="batch 4, 100 ms, 3 x 3, 2 repeats")
+    parser.add_argument("--smoke", action="store_true", help="batch 4, 100 ms, 3 x 3, 1 repeat")
     parser.add_argument("--x64", action="store_true", help="float64")
     parser.add_argument("--out", default=os.path.join(HERE, "out", "bench_sweep", "bench.json"))
     args = parser.parse_args(argv)
     if args.smoke:
-        args.batch, args.duration, args.repeats, args.regimes_size = 4, 100.0, 2, 3
+        args.batch, args.duration, args.repeats, args.regimes_size = 4, 100.0, 1, 3
 
     import jax
     if args.x64:

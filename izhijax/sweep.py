@@ -215,6 +215,8 @@ def run(params, key, n_steps, axes, *, trials=None, grid=True, apply=None, summa
             :func:`apply_values`; must be hashable (a module-level function) to avoid recompiling.
         summarize: traceable ``summarize(rec) -> dict`` of arrays per network (default
             :func:`summaries`); it receives the run's :class:`izhijax.Recording` without ``v``/``u``.
+            Like ``apply`` it is part of the compiled program: pass the same function object
+            each call (a new lambda each time recompiles).
         record_spikes: give ``summarize`` the raster (``rec.spikes``, ``(T, n)`` per network).
         batch_size: networks per compiled call (rounded up to a multiple of the device count);
             default all at once. Smaller batches bound memory; each batch is one call.
