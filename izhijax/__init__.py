@@ -6,23 +6,17 @@
     izj.summary(rec)                                         # rates, rhythm
 """
 
-from . import analysis, connectivity, features, neuron, patterns, plot, surrogate
+from . import analysis, connectivity, features, neuron, patterns, plot, surrogate, sweep
 from .analysis import (firing_rates, population_rate, population_rates, power_spectrum,
-                       rhythm_frequency, summary)
+                       rhythm_frequency, summary, synchrony)
 from .io import load_run, save_run
 from .models import VARIANTS, izhikevich2003
 from .network import Config, Params, State, advance, init_state, make_params, noise, step
 from .neuron import INTEGRATORS, PRESETS, preset
 from .simulate import Recording, compile_simulation, simulate
 from .surrogate import SURROGATES, spike
+from .sweep import SweepResult
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Config", "INTEGRATORS", "PRESETS", "Params", "Recording", "SURROGATES", "State", "VARIANTS",
-    "advance", "analysis", "compile_simulation", "connectivity", "features", "firing_rates",
-    "init_state", "izhikevich2003", "load_run", "make_params", "neuron", "noise", "patterns", "plot",
-    "population_rate", "population_rates",
-    "power_spectrum", "preset", "rhythm_frequency", "save_run", "simulate", "spike", "step",
-    "summary", "surrogate",
-]
+__all__ = sorted(name for name in dir() if not name.startswith("_"))

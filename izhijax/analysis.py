@@ -83,6 +83,31 @@ def rhythm_frequency(signal, dt, fmin=2.0, fmax=200.0):
     return freqs[jnp.argmax(jnp.where(band, power, -jnp.inf))]
 
 
+def synchrony(rec):
+    """Golomb's synchrony measure chi of all neurons, from the spike counts alone (no raster).
+
+    ``chi^2 = Var_t[A(t)] / mean_i Var_t[s_i(t)]`` with ``s_i(t)`` the 0/1 spike train of neuron ``i``
+    in bins of one step and ``A(t) = mean_i s_i(t)`` (Golomb 2007, Scholarpedia "Neuronal
+    synchrony measures"). For a 0/1 train ``Var_t[s_i] = p_i (1 - p_i)`` with ``p_i`` = spikes / steps,
+    so the per-neuron counts and the per-step population counts give chi exactly. About
+    ``1 / sqrt(n)`` for independent neurons, 1 when all fire in the same steps.
+
+    Args:
+        rec: :class:`izhijax.Recording` (``counts`` and ``pop_counts``; the raster is not needed).
+
+    Returns:
+        Scalar chi in [0, 1]; ``nan`` if no neuron fired.
+    """
+    counts = _float(rec.counts)
+    n, steps = counts.shape[0], rec.n_steps
+    p = counts / steps
+    var_single = jnp.mean(p * (1.0 - p))
+    activity = _float(rec.pop_counts).sum(axis=1) / n
+    var_pop = jnp.var(activity)
+    return jnp.where(var_single > 0, jnp.sqrt(var_pop / jnp.where(var_single > 0, var_single, 1.0)),
+                     jnp.nan)
+
+
 def summary(rec):
     """The headline numbers of a run, as Python floats.
 

@@ -2,6 +2,8 @@
 
     izhijax fig3 [--seed S] [--variant V] [--duration MS] [--out fig3.png] [--save run.npz]
     izhijax patterns [--out patterns.png] [--x64]
+    izhijax sweep [--x NAME=START:STOP:NUM] [--y NAME=V1,V2,...] [--trials K] [--duration MS]
+                  [--out sweep.png] [--json sweep.json]
 
 A bad flag or value prints one line, ``izhijax: error: ...``, and exits with status 2.
 """
@@ -50,6 +52,42 @@ def _writable(suffix):
     return check
 
 
+def _axis(text):
+    """``NAME=START:STOP:NUM`` (evenly spaced, ends included) or ``NAME=V1,V2,...``."""
+    from .network import _VECTOR_FIELDS
+    from .sweep import SCALES
+    name, sep, spec = text.partition("=")
+    if not sep or name not in _VECTOR_FIELDS + SCALES:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=START:STOP:NUM or NAME=V1,V2,... with NAME one of "
+            f"{', '.join(SCALES + _VECTOR_FIELDS)}, got {text!r}")
+    try:
+        if ":" in spec:
+            start, stop, num = spec.split(":")
+            num = int(num)
+            if num < 1:
+                raise ValueError
+            values = [float(start) + (float(stop) - float(start)) * i / max(num - 1, 1)
+                      for i in range(num)]
+        else:
+            values = [float(v) for v in spec.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad values for {name}: {spec!r}") from None
+    if not all(abs(v) < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"values for {name} must be finite, got {spec!r}")
+    return name, values
+
+
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def build_parser():
     from .models import VARIANTS
     parser = _Parser(prog="izhijax", description="Izhikevich spiking networks in JAX.")
@@ -76,6 +114,28 @@ def build_parser():
     pat.add_argument("--out", type=_writable(".png"), default="patterns.png",
                      help="PNG file for the figure (default patterns.png)")
     pat.add_argument("--x64", action="store_true", help="simulate in float64")
+
+    sw = sub.add_parser("sweep", help="sweep the Fig. 3 network over a grid of two parameters",
+                        description="Run the Fig. 3 network over a grid of two parameters (and "
+                                    "trial keys) in compiled batches on every device; print the "
+                                    "range of each summary, write heat maps and a JSON.")
+    sw.add_argument("--x", type=_axis, default=("exc_weight_scale", [0.25 + 0.1 * i for i in range(16)]),
+                    help="first axis, NAME=START:STOP:NUM or NAME=V1,V2,... "
+                         "(default exc_weight_scale=0.25:1.75:16)")
+    sw.add_argument("--y", type=_axis, default=("noise_scale", [0.4 + 1.6 * i / 15 for i in range(16)]),
+                    help="second axis (default noise_scale=0.4:2:16)")
+    sw.add_argument("--trials", type=_count, default=1, help="trial keys per grid point (default 1)")
+    sw.add_argument("--duration", type=_positive_float, default=1000.0,
+                    help="simulated time per network in ms (default 1000)")
+    sw.add_argument("--seed", type=_seed, default=0, help="seed of the network and the noise")
+    sw.add_argument("--variant", choices=VARIANTS, default="brian2", help="Fig. 3 variant")
+    sw.add_argument("--batch-size", type=_count, default=None,
+                    help="networks per compiled call (default all)")
+    sw.add_argument("--out", type=_writable(".png"), default="sweep.png",
+                    help="PNG file for the heat maps (default sweep.png)")
+    sw.add_argument("--json", type=_writable(".json"), default=None,
+                    help="also write the summaries with their axes to this JSON file")
+    sw.add_argument("--x64", action="store_true", help="simulate in float64")
     return parser
 
 
@@ -138,12 +198,50 @@ def patterns(args):
     fig.savefig(args.out, dpi=110)
     print(f"  figure {args.out}")
     return 1 if missed else 0
+def sweep(args):
+    if args.x[0] == args.y[0]:
+        print(f"izhijax: error: --x and --y sweep the same value {args.x[0]!r}", file=sys.stderr)
+        return 2
+    import jax
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    import json
+    import matplotlib
+    matplotlib.use("Agg")
+    import numpy as np
+    import izhijax as izj
+
+    net_key, noise_key = jax.random.split(jax.random.key(args.seed))
+    params = izj.izhikevich2003(net_key, variant=args.variant)
+    n_steps = max(1, round(args.duration / params.config.dt))
+    axes = dict([args.x, args.y])
+    start = time.perf_counter()
+    res = izj.sweep.run(params, noise_key, n_steps, axes, trials=args.trials,
+                        batch_size=args.batch_size)
+    wall = time.perf_counter() - start
+    total = int(np.prod(res.shape))
+    print(f"izhijax sweep: {' x '.join(f'{d}[{n}]' for d, n in zip(res.dims, res.shape))} = "
+          f"{total} networks of {n_steps} steps ({n_steps * params.config.dt:g} ms), variant "
+          f"{args.variant}, {jax.device_count()} {jax.default_backend()} device(s)")
+    with np.errstate(all="ignore"):
+        for name in ("rate_exc", "rate_inh", "rhythm_hz", "chi"):
+            v = np.asarray(res[name], float)
+            print(f"  {name:<10s} {np.nanmin(v):9.2f} .. {np.nanmax(v):9.2f}")
+    print(f"  time       {wall:.2f} s (compile included), {wall / total * 1e3:.1f} ms per network")
+    fig = izj.plot.sweep_maps(res, title=f"Fig. 3 network ({args.variant}), {args.duration:g} ms")
+    fig.savefig(args.out, dpi=110)
+    print(f"  figure     {args.out}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res.to_dict(), f)
+        print(f"  summaries  {args.json}")
+    return 0
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return {"fig3": fig3, "patterns": patterns}[args.command](args)
+        return {"fig3": fig3, "patterns": patterns, "sweep": sweep}[args.command](args)
     except (OSError, ValueError) as err:
         print(f"izhijax: error: {err}", file=sys.stderr)
         return 1

@@ -1,4 +1,6 @@
-"""Figures: the seed's Fig. 3 (raster over the voltage of one neuron), Izhikevich (2004) Fig. 1."""
+"""Figures: the seed's Fig. 3 (raster over one neuron's voltage), Izhikevich (2004) Fig. 1, sweep maps."""
+
+import warnings
 
 import numpy as np
 
@@ -94,3 +96,73 @@ def patterns(traces, *, title=None, fig=None, columns=4):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+SWEEP_PANELS = (("rate_exc", "excitatory rate (Hz)", "log"), ("rate_inh", "inhibitory rate (Hz)", "log"),
+                ("rhythm_hz", "dominant rhythm (Hz)", "linear"), ("chi", "synchrony $\\chi$", "linear"))
+
+
+def sweep_maps(result, *, panels=SWEEP_PANELS, quiet_hz=1.0, title=None, fig=None):
+    """Heat maps of a two-axis sweep, one panel per summary, averaged over trials.
+
+    Args:
+        result: :class:`izhijax.SweepResult` whose axes are two parameters (x first, then y) and
+            optionally ``"trial"`` (averaged, ignoring nan).
+        panels: ``(summary name, colour bar label, "log" | "linear")`` triples; names missing from
+            the result are skipped. Log panels show values below 0.1 (silence) at the bottom colour.
+        quiet_hz: rhythm and synchrony are left blank (grey) where the mean excitatory rate is
+            below this (Hz): a nearly silent network has no meaningful rhythm. None shows all.
+        title: optional figure title.
+        fig: optional matplotlib figure to draw into.
+
+    Returns:
+        The matplotlib figure.
+    """
+    from matplotlib.colors import LogNorm
+    dims = [d for d in result.dims if d != "trial"]
+    if len(dims) != 2:
+        raise ValueError(f"sweep_maps needs a sweep over two parameters, got axes {result.dims}")
+    panels = [p for p in panels if p[0] in result.data]
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(4.2 * len(panels), 3.6))
+    x, y = (np.asarray(result.coords[d]) for d in dims)
+    quiet = None
+    if quiet_hz is not None and "rate_exc" in result.data:
+        quiet = _trial_mean(result, "rate_exc") < quiet_hz
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (name, label, scale) in zip(axes, panels):
+        values = _trial_mean(result, name)
+        if quiet is not None and name in ("rhythm_hz", "chi"):
+            values = np.where(quiet, np.nan, values)
+        norm = None
+        if scale == "log":
+            values = np.maximum(values, 0.1)
+            norm = LogNorm(vmin=0.1, vmax=max(float(np.nanmax(values)), 1.0))
+        ax.set_facecolor("0.8")
+        mesh = ax.pcolormesh(_edges(x), _edges(y), values.T, shading="flat", cmap="viridis",
+                             norm=norm)
+        fig.colorbar(mesh, ax=ax, label=label)
+        ax.set_xlabel(dims[0])
+        ax.set_ylabel(dims[1])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _trial_mean(result, name):
+    values = np.asarray(result[name], float)
+    if "trial" in result.dims:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-nan cells stay nan
+            values = np.nanmean(values, axis=result.dims.index("trial"))
+    return values
+
+
+def _edges(c):
+    """Cell edges around sorted coordinates (midpoints, the outer cells mirrored)."""
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
