@@ -6,22 +6,25 @@
     izj.summary(rec)                                         # rates, rhythm
 """
 
-from . import analysis, connectivity, neuron, plot, surrogate
+from . import analysis, connectivity, neuron, plot, surrogate, validate
 from .analysis import (firing_rates, population_rate, population_rates, power_spectrum,
                        rhythm_frequency, summary)
-from .io import load_run, save_run
+from .io import Checkpoint, load, load_run, save, save_run
+from .longrun import concatenate, load_chunks, simulate_to_disk
 from .models import VARIANTS, izhikevich2003
 from .network import Config, Params, State, advance, init_state, make_params, noise, step
 from .neuron import INTEGRATORS, PRESETS, preset
-from .simulate import Recording, compile_simulation, simulate
+from .simulate import (DivergenceError, DivergenceWarning, Recording, compile_simulation,
+                       simulate)
 from .surrogate import SURROGATES, spike
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Config", "INTEGRATORS", "PRESETS", "Params", "Recording", "SURROGATES", "State", "VARIANTS",
+    "Checkpoint", "Config", "DivergenceError", "DivergenceWarning", "INTEGRATORS", "PRESETS", "Params", "Recording", "SURROGATES", "State", "VARIANTS",
     "advance", "analysis", "compile_simulation", "connectivity", "firing_rates", "init_state", "izhikevich2003",
     "load_run", "make_params", "neuron", "noise", "plot", "population_rate", "population_rates",
     "power_spectrum", "preset", "rhythm_frequency", "save_run", "simulate", "spike", "step",
-    "summary", "surrogate",
+    "summary", "surrogate", "concatenate", "load", "load_chunks", "save", "simulate_to_disk",
+    "validate",
 ]
