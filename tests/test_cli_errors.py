@@ -105,6 +105,6 @@ def test_runtime_failure_is_one_line_exit_1(tmp_path):
     # A folder named like a PNG passes the flag's checks; writing the figure there fails (OSError).
     target = tmp_path / "f.png"
     target.mkdir()
-    r = _run("fig3", "--duration", "20", "--out", str(target))
+    r = _run("fig3", "--duration", "5", "--out", str(target))
     assert r.returncode == 1 and _one_line_error(r.stderr), r.stderr
     assert "f.png" in r.stderr

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import izhijax as izj
 
 N, T = 6, 120
-SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, database=None,
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 _advance = jax.jit(izj.advance)
 
@@ -29,9 +29,9 @@ def _log_uniform(lo, hi):
 @st.composite
 def networks(draw):
     """A valid network and run: (params, key, inputs or None)."""
-    config = izj.Config(dt=draw(st.sampled_from([0.5, 1.0])),
-                        integrator=draw(st.sampled_from(izj.INTEGRATORS)),
-                        inclusive=draw(st.booleans()))
+    integrator = draw(st.sampled_from(izj.INTEGRATORS))
+    config = izj.Config(dt=draw(st.sampled_from([0.5, 1.0])), integrator=integrator,
+                        inclusive=integrator != "semi-implicit")     # as in the seeds
     rng = np.random.RandomState(draw(st.integers(0, 2**31 - 1)))
     vec = lambda lo, hi: rng.uniform(lo, hi, N)
     a = vec(0.0, draw(st.sampled_from([0.1, 1.0, 6.0])))      # 6 / ms: unstable for some dt
