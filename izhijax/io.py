@@ -2,8 +2,8 @@
 
 Everything comes back bit for bit, with its dtype: every array of :class:`izhijax.Params` and its
 static :class:`izhijax.Config`, the :class:`izhijax.State` (resume a run from it), the key (typed keys
-as their key data and implementation name) and the :class:`izhijax.Recording` (raster stored sparsely).
-A SHA-256 checksum over every stored array, besides the zip format's own CRCs, detects a truncated or
+as their key data and implementation name) and the :class:`izhijax.Recording` (the raster as the
+indices of its spikes; batched recordings of a sweep work too). A SHA-256 checksum over every stored array, besides the zip format's own CRCs, detects a truncated or
 corrupted file; files are written to a temporary name and renamed, so a crash while saving never leaves
 a half-written file under the final name. A file that is not an izhijax run, is damaged, or comes from
 another format version is refused with a ``ValueError`` that says which.
@@ -73,9 +73,7 @@ def save(path, *, recording=None, params=None, state=None, key=None, info=None):
             arrays["rec_diverged_at"] = np.asarray(rec.diverged_at)
         if rec.spikes is not None:
             raster = np.asarray(rec.spikes)
-            step, neuron = np.nonzero(raster)
-            arrays.update(rec_spike_step=step.astype(np.int64),
-                          rec_spike_neuron=neuron.astype(np.int64))
+            arrays["rec_spike_index"] = np.stack(np.nonzero(raster)).astype(np.int64)  # (ndim, k)
             meta["recording"]["spikes"] = {"shape": list(raster.shape), "dtype": raster.dtype.str}
     if params is not None:
         arrays.update({"params_" + f: np.asarray(getattr(params, f)) for f in _ARRAY_FIELDS})
@@ -122,7 +120,7 @@ def load(path):
         spikes = None
         if m["spikes"] is not None:
             spikes = np.zeros(m["spikes"]["shape"], np.dtype(m["spikes"]["dtype"]))
-            spikes[arrays["rec_spike_step"], arrays["rec_spike_neuron"]] = True
+            spikes[tuple(arrays["rec_spike_index"])] = True
         recording = Recording(spikes=spikes, dt=m["dt"], n_exc=m["n_exc"],
                               diverged_at=arrays["rec_diverged_at"] if m["diverged_at"] else None,
                               **{f: arrays["rec_" + f] for f in _REC_FIELDS})

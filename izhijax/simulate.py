@@ -119,7 +119,7 @@ def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes
                jnp.stack([jnp.sum(fired[:n_exc], dtype=jnp.int32),
                           jnp.sum(fired[n_exc:], dtype=jnp.int32)]))
         # Divergence: one O(n) reduction per step; the first bad step is kept.
-        finite = jnp.all(jnp.isfinite(state.v)) & jnp.all(jnp.isfinite(state.u))
+        finite = jnp.all(jnp.isfinite(state.v) & jnp.isfinite(state.u))
         bad = jnp.where((bad < 0) & ~finite, t.astype(jnp.int32), bad)
         return (state, counts + fired, bad), out
 

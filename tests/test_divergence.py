@@ -95,3 +95,17 @@ def test_cli_fig3_exits_with_an_error_when_the_run_diverges(monkeypatch, tmp_pat
     assert code == 1
     assert len(err) == 1 and err[0].startswith("izhijax: error: the simulation diverged"), err
     assert not (tmp_path / "f.png").exists()
+
+
+def test_overhead_benchmark_smoke(tmp_path, unstable):
+    import divergence_overhead
+    result = divergence_overhead.main(["--smoke", "--out-dir", str(tmp_path)])
+    assert [r["n"] for r in result["rows"]] == [50, 100]
+    assert all(r["with_check"] > 0 and r["without_check"] > 0 for r in result["rows"])
+    assert (tmp_path / "divergence_overhead.png").stat().st_size > 1000
+    # The benchmark's checked loop finds the step simulate reports.
+    key = jax.random.key(1)
+    _, _, bad = divergence_overhead._loop(unstable, key, izj.init_state(unstable),
+                                          n_steps=N_STEPS, check=True)
+    _, rec = izj.simulate(unstable, key, N_STEPS, on_divergence="ignore")
+    assert int(bad) == int(rec.diverged_at) > 0

@@ -140,3 +140,14 @@ def test_other_versions_and_foreign_files_refused(saved_file, tmp_path):
     np.savez(other, meta=np.array(json.dumps({"format": "something-else", "format_version": 2})))
     with pytest.raises(ValueError, match="not an izhijax run file"):
         izj.load(other)
+
+
+def test_batched_recording_of_a_sweep_round_trips(tmp_path):
+    params = izj.izhikevich2003(jax.random.key(0), n_exc=16, n_inh=4, dtype=jnp.float64)
+    keys = jax.random.split(jax.random.key(3), 3)
+    states, recs = jax.vmap(lambda k: izj.simulate(params, k, 50))(keys)
+    assert recs.spikes.shape == (3, 50, 20) and recs.diverged_at.shape == (3,)
+    izj.save(tmp_path / "sweep.npz", recording=recs, state=states)
+    saved = izj.load(tmp_path / "sweep.npz")
+    _leaves_equal((states, recs), (saved.state, saved.recording))
+    assert np.asarray(recs.spikes).sum() > 0

@@ -84,3 +84,14 @@ def test_no_warning_for_a_healthy_run():
         warnings.simplefilter("error")
         _, rec = izj.simulate(good_params(bias=5.0), jax.random.key(0), 200)
     assert int(rec.diverged_at) == -1 and not rec.diverged
+
+
+def test_bad_inputs_catalogue_script(tmp_path):
+    import json
+
+    import bad_inputs
+    bad_inputs.main(["--out-dir", str(tmp_path)])
+    rows = json.loads((tmp_path / "bad_inputs.json").read_text())
+    assert [r["case"] for r in rows] == [c[0] for c in CASES]
+    assert [r["error"] for r in rows] == [c[2].__name__ for c in CASES]
+    assert (tmp_path / "bad_inputs.md").read_text().count("\n") == len(CASES) + 2
