@@ -76,7 +76,9 @@ def save(path, *, recording=None, params=None, state=None, key=None, info=None):
             arrays["rec_spike_index"] = np.stack(np.nonzero(raster)).astype(np.int64)  # (ndim, k)
             meta["recording"]["spikes"] = {"shape": list(raster.shape), "dtype": raster.dtype.str}
     if params is not None:
-        arrays.update({"params_" + f: np.asarray(getattr(params, f)) for f in _ARRAY_FIELDS})
+        arrays.update({"params_" + f: np.asarray(getattr(params, f)) for f in _ARRAY_FIELDS
+                       if f != "weights"})
+        meta["weights"] = _put_weights(arrays, params.weights)
         meta["config"] = dataclasses.asdict(params.config)
     if state is not None:
         arrays.update({"state_" + f: np.asarray(getattr(state, f)) for f in _STATE_FIELDS})
@@ -131,7 +133,8 @@ def load(path):
         except TypeError as err:
             raise ValueError(f"{path} was written by another izhijax (its Config has fields "
                              f"{sorted(fields)}): {err}") from None
-        params = Params(config=config, **{f: arrays["params_" + f] for f in _ARRAY_FIELDS})
+        fields = {f: arrays["params_" + f] for f in _ARRAY_FIELDS if f != "weights"}
+        params = Params(config=config, weights=_get_weights(arrays, meta["weights"]), **fields)
     if "state_v" in arrays:
         state = State(**{f: arrays["state_" + f] for f in _STATE_FIELDS})
     if "key_data" in arrays:
@@ -156,6 +159,39 @@ def load_run(path):
     """
     saved = load(path)
     return saved.recording, saved.params
+
+
+def _put_weights(arrays, weights):
+    """Store dense weights as one array, a connectivity dataclass field by field; return its meta."""
+    if isinstance(weights, (jax.Array, np.ndarray)):
+        arrays["params_weights"] = np.asarray(weights)
+        return None
+    if not dataclasses.is_dataclass(weights) or not type(weights).__module__.startswith("izhijax"):
+        raise TypeError(f"cannot save weights of type {type(weights).__name__}: expected an array "
+                        f"or an izhijax.connectivity format")
+    static = {}
+    for field in dataclasses.fields(weights):
+        value = getattr(weights, field.name)
+        if isinstance(value, (jax.Array, np.ndarray)):
+            arrays["params_weights." + field.name] = np.asarray(value)
+        else:
+            static[field.name] = value
+    return {"module": type(weights).__module__, "class": type(weights).__name__,
+            "static": static}
+
+
+def _get_weights(arrays, meta):
+    if meta is None:
+        return arrays["params_weights"]
+    import importlib
+    cls = getattr(importlib.import_module(meta["module"]), meta["class"], None)
+    if cls is None or not meta["module"].startswith("izhijax"):
+        raise ValueError(f"weights of format {meta['module']}.{meta['class']} are not known to "
+                         f"this izhijax")
+    fields = {k[len("params_weights."):]: v for k, v in arrays.items()
+              if k.startswith("params_weights.")}
+    fields.update({k: tuple(v) if isinstance(v, list) else v for k, v in meta["static"].items()})
+    return cls(**fields)
 
 
 def _checksum(arrays):

@@ -156,11 +156,15 @@ def _same_run(header, saved, params, key, state, settings):
     if saved.params.config != params.config:
         raise ValueError(f"{header} holds a run with config {saved.params.config}, "
                          f"got {params.config}")
-    pairs = [(f"params.{f}", getattr(saved.params, f), getattr(params, f))
-             for f in ("a", "b", "c", "d", "weights", "noise_amp", "bias", "v0", "u0")]
-    pairs += [(f"state.{f}", getattr(saved.state, f), getattr(state, f))
-              for f in ("v", "u", "pulse", "t")]
-    pairs.append(("key", _key_bits(saved.key), _key_bits(key)))
+    pairs = [("key", _key_bits(saved.key), _key_bits(key))]
+    for name, old, new in (("params", saved.params, params), ("state", saved.state, state)):
+        old_leaves, old_tree = jax.tree_util.tree_flatten_with_path(old)
+        new_leaves, new_tree = jax.tree_util.tree_flatten_with_path(new)
+        if old_tree != new_tree:
+            raise ValueError(f"{header} holds a run with {name} of another structure: "
+                             f"{old_tree} != {new_tree}")
+        pairs += [(name + jax.tree_util.keystr(path), x, y)
+                  for (path, x), (_, y) in zip(old_leaves, new_leaves)]
     for name, old, new in pairs:
         old, new = np.asarray(old), np.asarray(new)
         if old.dtype != new.dtype or not np.array_equal(old, new):

@@ -15,6 +15,7 @@ from .validate import (check_inputs, check_key, check_n_steps, check_params, che
                        is_traced)
 
 ON_DIVERGENCE = ("warn", "raise", "ignore")
+_check_key = check_key      # the name other modules (sweep) import
 
 
 class DivergenceError(FloatingPointError):

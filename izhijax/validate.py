@@ -77,6 +77,9 @@ def check_params(params, name="params"):
     dtype = jnp.result_type(params.a)
     for field in _ARRAY_FIELDS:
         x = getattr(params, field)
+        if field == "weights" and _is_structured(x):
+            _check_structured_weights(x, n, dtype, f"{name}.weights")
+            continue
         if x is None or not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise TypeError(f"{name}.{field} must be an array, got {type(x).__name__}")
         expected = (n, n) if field == "weights" else (n,)
@@ -91,7 +94,8 @@ def check_params(params, name="params"):
     n_exc = params.config.n_exc
     if n_exc is not None and n_exc > n:
         raise ValueError(f"{name}.config.n_exc must be <= n = {n} neurons, got {n_exc}")
-    check_finite({f"{name}.{f}": getattr(params, f) for f in _ARRAY_FIELDS})
+    check_finite({f"{name}.{f}": getattr(params, f) for f in _ARRAY_FIELDS
+                  if not _is_structured(getattr(params, f))})
     amp = params.noise_amp
     if not is_traced(amp) and bool(np.any(np.asarray(amp) < 0)):
         amp = np.asarray(amp)
@@ -99,6 +103,33 @@ def check_params(params, name="params"):
         raise ValueError(f"{name}.noise_amp must be >= 0 mV/ms, got {amp[i].item()!r} "
                          f"at index {i}")
     return params
+
+
+def _is_structured(weights):
+    """True for a connectivity pytree (event-driven, sparse or pre-scaled weights), not an array."""
+    return not isinstance(weights, (jax.Array, np.ndarray)) and bool(
+        jax.tree_util.tree_leaves(weights))
+
+
+def _check_structured_weights(weights, n, dtype, name):
+    """Weights given as a connectivity pytree: sizes (``shape``/``n_pre``/``n_post`` where the
+    format has them) match ``n``; floating leaves have the network's dtype and are finite."""
+    shape = getattr(weights, "shape", None)
+    if shape is not None and tuple(shape) != (n, n):
+        raise ValueError(f"{name} must have shape ({n}, {n}) (n = {n} neurons), got {tuple(shape)}")
+    for attr in ("n_pre", "n_post"):
+        size = getattr(weights, attr, None)
+        if size is not None and size != n:
+            raise ValueError(f"{name}.{attr} must be {n} (n neurons), got {size}")
+    floats = {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(weights):
+        if jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+            leaf_name = name + jax.tree_util.keystr(path)
+            if jnp.result_type(leaf) != dtype:
+                raise TypeError(f"{leaf_name} must have the dtype of the network ({dtype}), "
+                                f"got {jnp.result_type(leaf)}")
+            floats[leaf_name] = leaf
+    check_finite(floats)
 
 
 def check_key(key, name="key"):
