@@ -59,8 +59,8 @@ def main(argv=None):
     parser.add_argument("--out-dir", default=os.path.join("experiments", "out",
                                                           "divergence_overhead"))
     args = parser.parse_args(argv)
-    sizes = [50, 100] if args.smoke else [250, 1000, 4000]
-    n_steps, repeats = (100, 2) if args.smoke else (1000, 7)
+    sizes = [40, 80] if args.smoke else [250, 1000, 4000]
+    n_steps, repeats = (50, 1) if args.smoke else (1000, 7)
     rows = []
     for n in sizes:
         params = izj.izhikevich2003(jax.random.key(0), n_exc=4 * n // 5, n_inh=n - 4 * n // 5)
