@@ -31,6 +31,15 @@ def _positive_float(text):
     return value
 
 
+def _duration_ms(text):
+    """A positive duration in ms, at most 1e6 (fig3 keeps the (T, n) raster in memory)."""
+    value = _positive_float(text)
+    if value > 1e6:
+        raise argparse.ArgumentTypeError(f"expected at most 1000000 ms (the raster is kept in "
+                                         f"memory), got {text!r}")
+    return value
+
+
 def _seed(text):
     try:
         value = int(text)
@@ -100,12 +109,13 @@ def build_parser():
                     help="seed of the network and the noise (default 0)")
     f3.add_argument("--variant", choices=VARIANTS, default="brian2",
                     help="which seed's schedule to follow (default brian2)")
-    f3.add_argument("--duration", type=_positive_float, default=1000.0,
+    f3.add_argument("--duration", type=_duration_ms, default=1000.0,
                     help="simulated time in ms (default 1000)")
     f3.add_argument("--out", type=_writable(".png"), default="fig3.png",
                     help="PNG file for the figure (default fig3.png)")
     f3.add_argument("--save", type=_writable(".npz"), default=None,
-                    help="also save the recording and parameters to this .npz file")
+                    help="also save the recording, parameters, final state and noise key "
+                         "to this .npz file (izhijax.load reads it)")
     f3.add_argument("--x64", action="store_true", help="simulate in float64")
     pat = sub.add_parser("patterns", help="the 20 firing patterns of Izhikevich (2004) Fig. 1",
                          description="Run the 20 single-neuron protocols of Izhikevich (2004) "
@@ -150,9 +160,9 @@ def fig3(args):
     net_key, noise_key = jax.random.split(jax.random.key(args.seed))
     params = izj.izhikevich2003(net_key, variant=args.variant)
     n_steps = max(1, round(args.duration / params.config.dt))
-    run, compile_s = izj.compile_simulation(params, noise_key, n_steps)
+    run, compile_s = izj.compile_simulation(params, noise_key, n_steps, on_divergence="raise")
     start = time.perf_counter()
-    _, rec = jax.block_until_ready(run())
+    final, rec = jax.block_until_ready(run())
     run_s = time.perf_counter() - start
     s = izj.summary(rec)
     n_exc = params.config.n_exc
@@ -169,7 +179,7 @@ def fig3(args):
     fig.savefig(args.out, dpi=120)
     print(f"  figure          {args.out}")
     if args.save:
-        izj.save_run(args.save, rec, params)
+        izj.save_run(args.save, rec, params, state=final, key=noise_key)
         print(f"  recording       {args.save}")
     return 0
 
@@ -242,7 +252,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return {"fig3": fig3, "patterns": patterns, "sweep": sweep}[args.command](args)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, FloatingPointError) as err:     # FloatingPointError: divergence
         print(f"izhijax: error: {err}", file=sys.stderr)
         return 1
 

@@ -17,6 +17,8 @@ The synaptic pulse lasts one step and is gone after it, as in the seeds (Brian2'
 """
 
 import dataclasses
+import math
+import numbers
 from typing import Optional
 
 import jax
@@ -61,8 +63,15 @@ class Config:
     n_exc: Optional[int] = None
 
     def __post_init__(self):
-        if not float(self.dt) > 0:
+        for name in ("dt", "v_peak", "surrogate_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not math.isfinite(value):
+                raise ValueError(f"Config.{name} must be a finite number, got {value!r}")
+        if not self.dt > 0:
             raise ValueError(f"Config.dt must be > 0 ms, got {self.dt!r}")
+        if not self.surrogate_scale > 0:
+            raise ValueError(f"Config.surrogate_scale must be > 0 1/mV, got {self.surrogate_scale!r}")
         if self.integrator not in INTEGRATORS:
             raise ValueError(f"Config.integrator must be one of {INTEGRATORS}, got {self.integrator!r}")
         if self.noise not in NOISE_KINDS:
@@ -70,8 +79,15 @@ class Config:
         if self.surrogate not in SURROGATES:
             raise ValueError(
                 f"Config.surrogate must be one of {tuple(SURROGATES)}, got {self.surrogate!r}")
-        if int(self.delay) != self.delay or self.delay < 1:
+        if isinstance(self.delay, bool) or not isinstance(self.delay, numbers.Integral) \
+                or self.delay < 1:
             raise ValueError(f"Config.delay must be an integer >= 1 step, got {self.delay!r}")
+        if self.n_exc is not None and (isinstance(self.n_exc, bool) or not isinstance(
+                self.n_exc, numbers.Integral) or self.n_exc < 0):
+            raise ValueError(f"Config.n_exc must be None or an integer >= 0, got {self.n_exc!r}")
+        for name in ("inclusive", "reset_grad"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"Config.{name} must be True or False, got {getattr(self, name)!r}")
 
     def replace(self, **changes):
         """A copy with some settings changed (``config.replace(integrator="izhikevich")``)."""
@@ -196,9 +212,11 @@ def make_params(a, b, c, d, weights, *, noise_amp=0.0, bias=0.0, v0=-65.0, u0=No
     b = vec("b", b)
     v0 = vec("v0", v0)
     u0 = b * v0 if u0 is None else vec("u0", u0)
-    return Params(a=vec("a", a), b=b, c=vec("c", c), d=vec("d", d), weights=weights,
-                  noise_amp=vec("noise_amp", noise_amp), bias=vec("bias", bias), v0=v0, u0=u0,
-                  config=Config() if config is None else config)
+    from .validate import check_params
+    return check_params(Params(
+        a=vec("a", a), b=b, c=vec("c", c), d=vec("d", d), weights=weights,
+        noise_amp=vec("noise_amp", noise_amp), bias=vec("bias", bias), v0=v0, u0=u0,
+        config=Config() if config is None else config))
 
 
 def init_state(params):

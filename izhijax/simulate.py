@@ -3,13 +3,27 @@
 import dataclasses
 import math
 import time
+import warnings
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .network import Params, State, advance, init_state
+from .network import advance, init_state
+from .validate import (check_inputs, check_key, check_n_steps, check_params, check_state,
+                       is_traced)
+
+ON_DIVERGENCE = ("warn", "raise", "ignore")
+_check_key = check_key      # the name other modules (sweep) import
+
+
+class DivergenceError(FloatingPointError):
+    """A run's ``v`` or ``u`` became NaN or infinite (step too long, input too large)."""
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Warned by :func:`simulate` when a run diverged and ``on_divergence="warn"``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +44,8 @@ class Recording:
         t0: index of the first recorded step (0 unless the run was resumed), int32 scalar.
         dt: step length in ms (static).
         n_exc: number of excitatory neurons (the first ``n_exc``), static.
+        diverged_at: index (counted like ``t0``) of the first step after which some ``v`` or ``u``
+            was NaN or infinite, or -1 if the run stayed finite; int32 scalar.
     """
 
     spikes: object
@@ -42,6 +58,12 @@ class Recording:
     t0: jax.Array
     dt: float = 1.0
     n_exc: int = 0
+    diverged_at: object = None
+
+    @property
+    def diverged(self):
+        """True if some ``v`` or ``u`` became non-finite during the run (see ``diverged_at``)."""
+        return self.diverged_at is not None and int(self.diverged_at) >= 0
 
     @property
     def n_steps(self):
@@ -71,19 +93,9 @@ class Recording:
 
 jax.tree_util.register_dataclass(
     Recording,
-    data_fields=["spikes", "v", "u", "counts", "pop_counts", "v_index", "u_index", "t0"],
+    data_fields=["spikes", "v", "u", "counts", "pop_counts", "v_index", "u_index", "t0",
+                 "diverged_at"],
     meta_fields=["dt", "n_exc"])
-
-
-def _check_key(key):
-    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
-    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ValueError(f"key must be a single PRNG key, got a key array of shape {key.shape}")
-    elif key.dtype != jnp.uint32 or key.shape != (2,):
-        raise TypeError("key must be a PRNG key from jax.random.key(seed) (or a raw uint32[2] "
-                        f"key from jax.random.PRNGKey), got dtype {key.dtype} shape {key.shape}")
-    return key
 
 
 def _indices(name, idx, n):
@@ -100,22 +112,26 @@ def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes
     n_exc = params.config.n_exc if params.config.n_exc is not None else params.n
 
     def body(carry, i_ext):
-        state, counts = carry
+        state, counts, bad = carry
+        t = state.t
         state, s, v, u = advance(state, params, key, i_ext)
         fired = s > 0
         out = (fired if record_spikes else None, v[v_index], u[u_index],
                jnp.stack([jnp.sum(fired[:n_exc], dtype=jnp.int32),
                           jnp.sum(fired[n_exc:], dtype=jnp.int32)]))
-        return (state, counts + fired), out
+        # Divergence: one O(n) reduction per step; the first bad step is kept.
+        finite = jnp.all(jnp.isfinite(state.v) & jnp.isfinite(state.u))
+        bad = jnp.where((bad < 0) & ~finite, t.astype(jnp.int32), bad)
+        return (state, counts + fired, bad), out
 
     counts = jnp.zeros(params.n, jnp.int32)
-    (final, counts), (spikes, v, u, pop) = jax.lax.scan(
-        body, (state, counts), inputs, length=n_steps)
-    return final, (spikes, v, u, counts, pop)
+    (final, counts, bad), (spikes, v, u, pop) = jax.lax.scan(
+        body, (state, counts, jnp.int32(-1)), inputs, length=n_steps)
+    return final, (spikes, v, u, counts, pop, bad)
 
 
 def simulate(params, key, n_steps, *, state=None, inputs=None, record_v=(0,), record_u=(),
-             record_spikes=True, chunk_size=None, progress=False):
+             record_spikes=True, chunk_size=None, progress=False, on_divergence="warn"):
     """Run the network for ``n_steps`` steps: one compiled ``lax.scan`` over :func:`izhijax.step`.
 
     Args:
@@ -134,10 +150,19 @@ def simulate(params, key, n_steps, *, state=None, inputs=None, record_v=(0,), re
             default one chunk.
         progress: show a progress bar over chunks (implies ``chunk_size = ceil(n_steps / 50)``
             if none is given).
+        on_divergence: what to do if some ``v`` or ``u`` becomes NaN or infinite (the recording's
+            ``diverged_at`` holds the first bad step in every case): ``"warn"`` (default) warns a
+            :class:`DivergenceWarning`; ``"raise"`` raises :class:`DivergenceError` (after the
+            chunk in which it happened; inside a user's ``jit`` it is a ``checkify.check``, so wrap
+            the function in ``jax.experimental.checkify.checkify``); ``"ignore"`` does neither.
 
     Returns:
         ``(final_state, recording)``: the :class:`State` after the last step (resume from it) and a
         :class:`Recording`.
+
+    Raises:
+        ValueError, TypeError: bad arguments (see :mod:`izhijax.validate`), before compiling.
+        DivergenceError: with ``on_divergence="raise"``, if the run diverged.
 
     The compiled loop depends on the shapes and the static ``config`` only: new parameter values of
     the same shapes reuse it without recompiling.
@@ -145,11 +170,10 @@ def simulate(params, key, n_steps, *, state=None, inputs=None, record_v=(0,), re
     key, state, inputs, v_index, u_index = _prepare(
         params, key, n_steps, state, inputs, record_v, record_u)
     n_steps = int(n_steps)
+    _check_on_divergence(on_divergence)
     if progress and chunk_size is None:
         chunk_size = math.ceil(n_steps / 50)
-    chunk_size = n_steps if chunk_size is None else int(chunk_size)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
+    chunk_size = n_steps if chunk_size is None else check_n_steps(chunk_size, "chunk_size")
 
     t0 = state.t
     starts = range(0, n_steps, chunk_size)
@@ -163,22 +187,28 @@ def simulate(params, key, n_steps, *, state=None, inputs=None, record_v=(0,), re
         state, out = _run(params, key, state, chunk, v_index, u_index,
                           n_steps=length, record_spikes=record_spikes)
         pieces.append(out)
+        if on_divergence == "raise" and start + length < n_steps:
+            _check_divergence(out[-1], "raise", params)
     out = pieces[0] if len(pieces) == 1 else _join(pieces)
-    return state, _recording(params, out, v_index, u_index, t0)
+    rec = _recording(params, out, v_index, u_index, t0)
+    _check_divergence(rec.diverged_at, on_divergence, params)
+    return state, rec
 
 
 def compile_simulation(params, key, n_steps, *, state=None, inputs=None, record_v=(0,),
-                       record_u=(), record_spikes=True):
+                       record_u=(), record_spikes=True, on_divergence="warn"):
     """Compile one :func:`simulate` call ahead of time, to time compilation apart from running.
 
     Takes the arguments of :func:`simulate` (one chunk, no progress bar).
 
     Returns:
         ``(run, compile_seconds)``: ``run()`` executes the compiled loop and returns
-        ``(final_state, recording)`` exactly as :func:`simulate` would.
+        ``(final_state, recording)`` exactly as :func:`simulate` would (``on_divergence``
+        included).
     """
     key, state, inputs, v_index, u_index = _prepare(
         params, key, n_steps, state, inputs, record_v, record_u)
+    _check_on_divergence(on_divergence)
     args = (params, key, state, inputs, v_index, u_index)
     start = time.perf_counter()
     compiled = _run.lower(*args, n_steps=int(n_steps), record_spikes=record_spikes).compile()
@@ -186,39 +216,62 @@ def compile_simulation(params, key, n_steps, *, state=None, inputs=None, record_
 
     def run():
         final, out = compiled(*args)
-        return final, _recording(params, out, v_index, u_index, state.t)
+        rec = _recording(params, out, v_index, u_index, state.t)
+        _check_divergence(rec.diverged_at, on_divergence, params)
+        return final, rec
 
     return run, seconds
 
 
 def _prepare(params, key, n_steps, state, inputs, record_v, record_u):
-    """Validate simulate's arguments outside jit; return them as arrays."""
-    if not isinstance(params, Params):
-        raise TypeError(f"params must be izhijax.Params, got {type(params).__name__}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-    n_steps = int(n_steps)
-    key = _check_key(key)
+    """Validate simulate's arguments outside jit (:mod:`izhijax.validate`); return arrays."""
+    check_params(params)
+    n_steps = check_n_steps(n_steps)
+    key = check_key(key)
     n = params.n
-    state = init_state(params) if state is None else state
-    if not isinstance(state, State) or state.v.shape != (n,):
-        raise ValueError(f"state must be an izhijax.State of {n} neurons")
-    if inputs is not None:
-        inputs = jnp.asarray(inputs, params.v0.dtype)
-        if inputs.shape != (n_steps, n):
-            raise ValueError(f"inputs must have shape (n_steps, n) = ({n_steps}, {n}), "
-                             f"got {inputs.shape}")
+    state = init_state(params) if state is None else check_state(state, params)
+    inputs = check_inputs(inputs, n_steps, n, jnp.result_type(params.v0))
     v_index = _indices("record_v", record_v, n)
     u_index = _indices("record_u", record_u, n)
     return key, state, inputs, v_index, u_index
 
 
 def _recording(params, out, v_index, u_index, t0):
-    spikes, v, u, counts, pop = out
+    spikes, v, u, counts, pop, bad = out
     cfg = params.config
     return Recording(spikes=spikes, v=v, u=u, counts=counts, pop_counts=pop, v_index=v_index,
                      u_index=u_index, t0=t0, dt=cfg.dt,
-                     n_exc=params.n if cfg.n_exc is None else cfg.n_exc)
+                     n_exc=params.n if cfg.n_exc is None else cfg.n_exc, diverged_at=bad)
+
+
+def _check_on_divergence(value):
+    if value not in ON_DIVERGENCE:
+        raise ValueError(f"on_divergence must be one of {ON_DIVERGENCE}, got {value!r}")
+
+
+def _divergence_message(step, params):
+    return (f"the simulation diverged: v or u became NaN or infinite at step {step} "
+            f"(t = {step * params.config.dt:g} ms); try a smaller dt "
+            f"(now {params.config.dt:g} ms), smaller inputs, or another integrator "
+            f"(now {params.config.integrator!r})")
+
+
+def _check_divergence(bad, on_divergence, params):
+    """Warn or raise if ``bad`` (first diverged step, -1 if none) says the run diverged."""
+    if on_divergence == "ignore":
+        return
+    if is_traced(bad):
+        if on_divergence == "raise":
+            from jax.experimental import checkify
+            checkify.check(bad < 0, "the simulation diverged: v or u became NaN or infinite at "
+                           "step {step}", step=bad)
+        return
+    step = int(bad)
+    if step < 0:
+        return
+    if on_divergence == "raise":
+        raise DivergenceError(_divergence_message(step, params))
+    warnings.warn(_divergence_message(step, params), DivergenceWarning, stacklevel=3)
 
 
 def _join(pieces):
@@ -226,4 +279,8 @@ def _join(pieces):
     cat = [jnp.concatenate([p[i] for p in pieces]) for i in (1, 2)]
     counts = sum(p[3] for p in pieces)
     pop = jnp.concatenate([p[4] for p in pieces])
-    return spikes, cat[0], cat[1], counts, pop
+    bads = jnp.stack([p[5] for p in pieces])
+    never = jnp.iinfo(jnp.int32).max
+    first = jnp.min(jnp.where(bads >= 0, bads, never))      # steps are absolute: earliest wins
+    bad = jnp.where(first == never, -1, first).astype(jnp.int32)
+    return spikes, cat[0], cat[1], counts, pop, bad

@@ -1,0 +1,206 @@
+"""Catalogue of bad inputs and what izhijax answers to each (issue 7's list for the closing note).
+
+Every case builds parameters, a configuration or a ``simulate`` call that is wrong in one way, and
+records the exception type and message. ``tests/test_validate.py`` runs the same cases and asserts
+the documented error (type, and the field, expected and received value in the message).
+
+    python experiments/bad_inputs.py [--out-dir experiments/out/bad_inputs]
+
+Writes ``bad_inputs.json`` (list of ``{case, error, message}``) and ``bad_inputs.md`` (a table).
+"""
+
+import argparse
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import izhijax as izj
+
+N = 4
+
+
+def good_params(**kw):
+    """A valid 4-neuron network (RS cells, small random weights)."""
+    w = 0.5 * np.random.RandomState(0).rand(N, N)
+    return izj.make_params(0.02, 0.2, -65.0, 8.0, w, noise_amp=3.0, **kw)
+
+
+def _simulate(n_steps=5, key="good", params=None, **kw):
+    key = jax.random.key(0) if isinstance(key, str) and key == "good" else key
+    return izj.simulate(good_params() if params is None else params, key, n_steps, **kw)
+
+
+def _raw(**fields):
+    """Params built directly, bypassing make_params, with some fields replaced as they are."""
+    p = good_params()
+    return izj.Params(**{**{f: getattr(p, f) for f in
+                            ("a", "b", "c", "d", "weights", "noise_amp", "bias", "v0", "u0")},
+                         "config": p.config, **fields})
+
+
+def _state(**fields):
+    return izj.init_state(good_params()).replace(**fields)
+
+
+def _w():
+    return 0.5 * np.ones((N, N))
+
+
+# (case, thunk, expected exception type, regex fragments the message must contain)
+CASES = [
+    # make_params: shapes, mismatched neuron counts, non-finite values, negative noise, config kind
+    ("make_params weights of shape (3, 4)",
+     lambda: izj.make_params(0.02, 0.2, -65, 8, np.ones((3, 4))), ValueError,
+     [r"weights", r"\(n, n\)", r"\(3, 4\)"]),
+    ("make_params a of 5 values for 4 neurons",
+     lambda: izj.make_params(np.full(5, 0.02), 0.2, -65, 8, _w()), ValueError,
+     [r"\ba\b", r"\(4,\)", r"\(5,\)"]),
+    ("make_params c as a (4, 1) column",
+     lambda: izj.make_params(0.02, 0.2, np.full((4, 1), -65.0), 8, _w()), ValueError,
+     [r"\bc\b", r"\(4,\)", r"\(4, 1\)"]),
+    ("make_params a with a NaN",
+     lambda: izj.make_params(np.array([0.02, np.nan, 0.02, 0.02]), 0.2, -65, 8, _w()),
+     ValueError, [r"params\.a", "finite", "nan", r"index \(1,\)"]),
+    ("make_params weights with +inf",
+     lambda: izj.make_params(0.02, 0.2, -65, 8, np.where(np.eye(N) > 0, np.inf, 0.5)),
+     ValueError, [r"params\.weights", "finite", "inf"]),
+    ("make_params bias = -inf", lambda: good_params(bias=-np.inf), ValueError,
+     [r"params\.bias", "finite", "-inf"]),
+    ("make_params v0 = NaN", lambda: good_params(v0=np.nan), ValueError,
+     [r"params\.v0", "finite", "nan"]),
+    ("make_params noise_amp = -1",
+     lambda: izj.make_params(0.02, 0.2, -65, 8, _w(), noise_amp=-1.0), ValueError,
+     [r"noise_amp", ">= 0", r"-1\.0"]),
+    ("make_params config given as a string",
+     lambda: izj.make_params(0.02, 0.2, -65, 8, _w(), config="euler"), TypeError,
+     [r"config", "Config", "str"]),
+    ("make_params n_exc = 10 for 4 neurons",
+     lambda: good_params(config=izj.Config(n_exc=10)), ValueError, [r"n_exc", "4", "10"]),
+    # Config: dt, integrator, surrogate, noise, delay, ...
+    ("Config dt = 0", lambda: izj.Config(dt=0.0), ValueError, [r"dt", "> 0", r"0\.0"]),
+    ("Config dt = -0.5", lambda: izj.Config(dt=-0.5), ValueError, [r"dt", "> 0", r"-0\.5"]),
+    ("Config dt = NaN", lambda: izj.Config(dt=float("nan")), ValueError,
+     [r"dt", "finite", "nan"]),
+    ("Config dt = inf", lambda: izj.Config(dt=float("inf")), ValueError, [r"dt", "finite", "inf"]),
+    ("Config dt = '1' (a string)", lambda: izj.Config(dt="1"), ValueError,
+     [r"dt", "finite number", "'1'"]),
+    ("Config integrator = 'rk4'", lambda: izj.Config(integrator="rk4"), ValueError,
+     [r"integrator", "euler", "'rk4'"]),
+    ("Config surrogate = 'relu'", lambda: izj.Config(surrogate="relu"), ValueError,
+     [r"surrogate", "fast_sigmoid", "'relu'"]),
+    ("Config noise = 'pink'", lambda: izj.Config(noise="pink"), ValueError,
+     [r"noise", "normal", "'pink'"]),
+    ("Config delay = 0", lambda: izj.Config(delay=0), ValueError, [r"delay", ">= 1", "0"]),
+    ("Config delay = 1.5", lambda: izj.Config(delay=1.5), ValueError, [r"delay", "integer", "1.5"]),
+    ("Config surrogate_scale = 0", lambda: izj.Config(surrogate_scale=0.0), ValueError,
+     [r"surrogate_scale", "> 0", r"0\.0"]),
+    ("Config n_exc = -1", lambda: izj.Config(n_exc=-1), ValueError, [r"n_exc", ">= 0", "-1"]),
+    ("Config inclusive = 'yes'", lambda: izj.Config(inclusive="yes"), ValueError,
+     [r"inclusive", "True or False", "'yes'"]),
+    # Params built by hand or changed with replace, then simulated
+    ("simulate Params with 5x5 weights and 4 neurons",
+     lambda: _simulate(params=_raw(weights=jnp.ones((5, 5)))), ValueError,
+     [r"params\.weights", r"\(4, 4\)", r"\(5, 5\)"]),
+    ("simulate Params with a float32 bias among float64 fields",
+     lambda: _simulate(params=_raw(bias=np.zeros(N, np.float32))), TypeError,
+     [r"params\.bias", "float64", "float32"]),
+    ("simulate Params with integer c",
+     lambda: _simulate(params=_raw(c=np.full(N, -65))), TypeError,
+     [r"params\.c", "floating", "int"]),
+    ("simulate params.replace(noise_amp=-2)",
+     lambda: _simulate(params=good_params().replace(noise_amp=-2.0)), ValueError,
+     [r"params\.noise_amp", ">= 0", r"-2\.0"]),
+    ("simulate params.replace(d=inf)",
+     lambda: _simulate(params=good_params().replace(d=np.inf)), ValueError,
+     [r"params\.d", "finite", "inf"]),
+    ("simulate a dict instead of Params", lambda: _simulate(params={"a": 1}), TypeError,
+     ["params", "Params", "dict"]),
+    # keys of the wrong kind
+    ("simulate key = 0 (an int seed)", lambda: _simulate(key=0), TypeError,
+     ["key", r"jax\.random\.key", "int 0"]),
+    ("simulate key = float64[3]", lambda: _simulate(key=np.zeros(3)), TypeError,
+     ["key", "uint32", "float64", r"\(3,\)"]),
+    ("simulate key = float[2]", lambda: _simulate(key=np.zeros(2)), TypeError,
+     ["key", "uint32", "float"]),
+    ("simulate key = 3 typed keys", lambda: _simulate(key=jax.random.split(jax.random.key(0), 3)),
+     ValueError, ["key", r"shape \(\)", r"\(3,\)"]),
+    ("simulate key = 'abc'", lambda: _simulate(key="abc"), TypeError, ["key", "PRNG key", "str"]),
+    # n_steps, chunk_size, on_divergence
+    ("simulate n_steps = 0", lambda: _simulate(n_steps=0), ValueError,
+     ["n_steps", "positive integer", "0"]),
+    ("simulate n_steps = 2.5", lambda: _simulate(n_steps=2.5), ValueError,
+     ["n_steps", "positive integer", "2.5"]),
+    ("simulate n_steps = True", lambda: _simulate(n_steps=True), ValueError,
+     ["n_steps", "positive integer", "True"]),
+    ("simulate n_steps = '10'", lambda: _simulate(n_steps="10"), ValueError,
+     ["n_steps", "positive integer", "'10'"]),
+    ("simulate chunk_size = 0", lambda: _simulate(chunk_size=0), ValueError,
+     ["chunk_size", "positive integer", "0"]),
+    ("simulate on_divergence = 'explode'", lambda: _simulate(on_divergence="explode"), ValueError,
+     ["on_divergence", "raise", "'explode'"]),
+    # inputs of the wrong length or values
+    ("simulate inputs of 9 steps for n_steps = 5", lambda: _simulate(inputs=np.zeros((9, N))),
+     ValueError, ["inputs", r"\(5, 4\)", r"\(9, 4\)"]),
+    ("simulate inputs of 5 neurons for 4", lambda: _simulate(inputs=np.zeros((5, N + 1))),
+     ValueError, ["inputs", r"\(5, 4\)", r"\(5, 5\)"]),
+    ("simulate inputs as a flat (20,) vector", lambda: _simulate(inputs=np.zeros(5 * N)),
+     ValueError, ["inputs", r"\(5, 4\)", r"\(20,\)"]),
+    ("simulate inputs with a NaN",
+     lambda: _simulate(inputs=np.where(np.arange(5 * N).reshape(5, N) == 7, np.nan, 0.0)),
+     ValueError, ["inputs", "finite", "nan", r"\(1, 3\)"]),
+    ("simulate inputs of strings", lambda: _simulate(inputs=[["a"] * N] * 5), TypeError,
+     ["inputs", r"\(5, 4\)", "list"]),
+    # states to resume from
+    ("simulate state of 3 neurons",
+     lambda: _simulate(state=_state(v=jnp.zeros(3), u=jnp.zeros(3))), ValueError,
+     [r"state\.v", r"\(4,\)", r"\(3,\)"]),
+    ("simulate state with pulse for delay 2 (params delay 1)",
+     lambda: _simulate(state=_state(pulse=jnp.zeros((2, N)))), ValueError,
+     [r"state\.pulse", r"\(1, 4\)", r"\(2, 4\)"]),
+    ("simulate state v float32 (params float64)",
+     lambda: _simulate(state=_state(v=np.full(N, -65.0, np.float32))), TypeError,
+     [r"state\.v", "float64", "float32"]),
+    ("simulate state u = NaN", lambda: _simulate(state=_state(u=jnp.full(N, jnp.nan))),
+     ValueError, [r"state\.u", "finite", "nan"]),
+    ("simulate state t = 1.5", lambda: _simulate(state=_state(t=jnp.asarray(1.5))), TypeError,
+     [r"state\.t", "integer", "float"]),
+    ("simulate a tuple as state", lambda: _simulate(state=(0, 0)), TypeError,
+     ["state", "State", "tuple"]),
+    ("simulate record_v = [4] (4 neurons)", lambda: _simulate(record_v=[4]), ValueError,
+     ["record_v", "4"]),
+]
+
+
+def run_cases():
+    """Run every case; return ``[{case, error, message}]`` (``error`` None if nothing was raised)."""
+    rows = []
+    for name, thunk, _, _ in CASES:
+        try:
+            thunk()
+            rows.append({"case": name, "error": None, "message": ""})
+        except Exception as err:  # noqa: BLE001 -- the point is to record what comes out
+            rows.append({"case": name, "error": type(err).__name__, "message": str(err)})
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out-dir", default=os.path.join("experiments", "out", "bad_inputs"))
+    args = parser.parse_args(argv)
+    jax.config.update("jax_enable_x64", True)
+    rows = run_cases()
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(os.path.join(args.out_dir, "bad_inputs.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    lines = ["| bad input | error | message |", "| --- | --- | --- |"]
+    lines += [f"| {r['case']} | {r['error']} | {r['message'].replace('|', '/')} |" for r in rows]
+    with open(os.path.join(args.out_dir, "bad_inputs.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

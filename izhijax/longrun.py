@@ -1,0 +1,179 @@
+"""Long runs written to disk chunk by chunk: a crash loses at most the chunk in flight.
+
+:func:`simulate_to_disk` runs :func:`izhijax.simulate` one chunk at a time and writes each chunk's
+recording and final state to its own file in a folder (atomically, see :mod:`izhijax.io`). Called
+again on the same folder it checks that the parameters, key, inputs and settings are the ones the
+folder was started with, skips the chunks already written and resumes from the last saved state; the
+noise of step ``t`` depends on ``(key, t)`` alone, so the finished run is bit for bit the run that was
+never interrupted. :func:`load_chunks` (or :func:`izhijax.load` on the folder) reads it back as one
+:class:`izhijax.Recording`.
+
+Folder layout: ``run.npz`` (params, key, start state, settings) and ``chunk_000000.npz``, ... (the
+recording of each chunk and the state after it).
+"""
+
+import hashlib
+import os
+
+import jax
+import numpy as np
+
+from .io import Checkpoint, load, save
+from .simulate import Recording, _check_divergence, _check_on_divergence, _prepare, simulate
+from .validate import check_n_steps
+
+HEADER = "run.npz"
+
+
+def _chunk_file(path, i):
+    return os.path.join(path, f"chunk_{i:06d}.npz")
+
+
+def simulate_to_disk(params, key, n_steps, path, *, chunk_size, state=None, inputs=None,
+                     record_v=(0,), record_u=(), record_spikes=True, on_divergence="warn"):
+    """Run ``n_steps`` steps in chunks, saving each chunk to the folder ``path``; resume if started.
+
+    Args:
+        params, key, n_steps, state, inputs, record_v, record_u, record_spikes: as for
+            :func:`izhijax.simulate`.
+        path: folder to write (created if missing). If it holds a run started with the same
+            arguments, the chunks already there are kept and the run continues after them.
+        chunk_size: steps per chunk (and per file): at most this much work is lost in a crash.
+        on_divergence: ``"warn"``, ``"raise"`` or ``"ignore"`` as for :func:`izhijax.simulate`;
+            a run that diverges stops after saving the chunk in which it did.
+
+    Returns:
+        ``(final_state, recording)`` as :func:`izhijax.simulate` returns them (NumPy arrays, read
+        back from the folder).
+
+    Raises:
+        ValueError: bad arguments, or ``path`` holds a different run (the message says what
+            differs) or a damaged chunk.
+    """
+    key, state, inputs, v_index, u_index = _prepare(params, key, n_steps, state, inputs,
+                                                    record_v, record_u)
+    n_steps, chunk_size = int(n_steps), check_n_steps(chunk_size, "chunk_size")
+    _check_on_divergence(on_divergence)
+    settings = {"n_steps": n_steps, "chunk_size": chunk_size, "record_spikes": bool(record_spikes),
+                "record_v": np.asarray(v_index).tolist(), "record_u": np.asarray(u_index).tolist(),
+                "inputs_sha256": None if inputs is None else
+                hashlib.sha256(np.ascontiguousarray(inputs).tobytes()).hexdigest()}
+    os.makedirs(path, exist_ok=True)
+    header = os.path.join(path, HEADER)
+    if os.path.exists(header):
+        _same_run(header, load(header), params, key, state, settings)
+    else:
+        save(header, params=params, state=state, key=key, info=settings)
+
+    done = 0
+    while os.path.exists(_chunk_file(path, done)):
+        done += 1
+    last = None if done == 0 else load(_chunk_file(path, done - 1))
+    if last is not None:
+        state = last.state
+    for i in range(done, -(-n_steps // chunk_size)):
+        if last is not None and last.recording.diverged:
+            break
+        start = i * chunk_size
+        length = min(chunk_size, n_steps - start)
+        state, rec = simulate(params, key, length, state=state, record_v=v_index,
+                              record_u=u_index, record_spikes=record_spikes,
+                              inputs=None if inputs is None else inputs[start:start + length],
+                              on_divergence="ignore")
+        save(_chunk_file(path, i), recording=rec, state=state)
+        last = Checkpoint(rec, None, state, None)
+    saved = load_chunks(path)
+    _check_divergence(saved.recording.diverged_at, on_divergence, params)
+    return saved.state, saved.recording
+
+
+def load_chunks(path):
+    """Read a folder written by :func:`simulate_to_disk` as one run.
+
+    Returns:
+        :class:`izhijax.io.Checkpoint`: the chunks' recordings joined into one
+        :class:`izhijax.Recording` (``None`` if no chunk was written yet), the parameters and key,
+        the state after the last chunk, and the run's settings as ``info``.
+
+    Raises:
+        ValueError: the folder has no ``run.npz`` or a chunk is damaged or out of order.
+    """
+    header = os.path.join(path, HEADER)
+    if not os.path.exists(header):
+        raise ValueError(f"{path} is not an izhijax run folder (no {HEADER})")
+    head = load(header)
+    chunks, i = [], 0
+    while os.path.exists(_chunk_file(path, i)):
+        chunks.append(load(_chunk_file(path, i)))
+        i += 1
+    if not chunks:
+        return head
+    recording = concatenate([c.recording for c in chunks])
+    return Checkpoint(recording, head.params, chunks[-1].state, head.key, head.info)
+
+
+def concatenate(recordings):
+    """Join consecutive recordings of one run (as chunks or resumed runs give them) into one.
+
+    Args:
+        recordings: :class:`izhijax.Recording` objects in time order; each must start where the
+            previous one ended (``t0``) and record the same neurons.
+
+    Returns:
+        One :class:`izhijax.Recording` (NumPy arrays): rasters, traces and population counts joined
+        along time, spike counts summed, ``diverged_at`` the first divergence of any.
+    """
+    first = recordings[0]
+    for k, (prev, rec) in enumerate(zip(recordings, recordings[1:]), 1):
+        if int(rec.t0) != int(prev.t0) + prev.n_steps:
+            raise ValueError(f"recording {k} starts at step {int(rec.t0)}, expected "
+                             f"{int(prev.t0) + prev.n_steps} (where recording {k - 1} ended)")
+        for name in ("v_index", "u_index"):
+            if not np.array_equal(getattr(rec, name), getattr(first, name)):
+                raise ValueError(f"recording {k} has {name} {np.asarray(getattr(rec, name))}, "
+                                 f"expected {np.asarray(getattr(first, name))}")
+        if (rec.dt, rec.n_exc, rec.spikes is None) != (first.dt, first.n_exc, first.spikes is None):
+            raise ValueError(f"recording {k} has dt={rec.dt}, n_exc={rec.n_exc}, raster "
+                             f"{rec.spikes is not None}; expected dt={first.dt}, "
+                             f"n_exc={first.n_exc}, raster {first.spikes is not None}")
+    cat = lambda name: np.concatenate([np.asarray(getattr(r, name)) for r in recordings])
+    bad = [int(r.diverged_at) for r in recordings
+           if r.diverged_at is not None and int(r.diverged_at) >= 0]
+    return Recording(spikes=None if first.spikes is None else cat("spikes"), v=cat("v"),
+                     u=cat("u"), counts=sum(np.asarray(r.counts) for r in recordings),
+                     pop_counts=cat("pop_counts"), v_index=np.asarray(first.v_index),
+                     u_index=np.asarray(first.u_index), t0=np.asarray(first.t0), dt=first.dt,
+                     n_exc=first.n_exc, diverged_at=np.int32(bad[0] if bad else -1))
+
+
+def _same_run(header, saved, params, key, state, settings):
+    """Refuse to resume into a folder started with other parameters, key, state or settings."""
+    if saved.info != settings:
+        diff = sorted(k for k in settings if saved.info.get(k) != settings[k])
+        raise ValueError(f"{header} holds a run with other settings ({', '.join(diff)}): "
+                         f"{ {k: saved.info.get(k) for k in diff} } != "
+                         f"{ {k: settings[k] for k in diff} }; use another folder")
+    if saved.params.config != params.config:
+        raise ValueError(f"{header} holds a run with config {saved.params.config}, "
+                         f"got {params.config}")
+    pairs = [("key", _key_bits(saved.key), _key_bits(key))]
+    for name, old, new in (("params", saved.params, params), ("state", saved.state, state)):
+        old_leaves, old_tree = jax.tree_util.tree_flatten_with_path(old)
+        new_leaves, new_tree = jax.tree_util.tree_flatten_with_path(new)
+        if old_tree != new_tree:
+            raise ValueError(f"{header} holds a run with {name} of another structure: "
+                             f"{old_tree} != {new_tree}")
+        pairs += [(name + jax.tree_util.keystr(path), x, y)
+                  for (path, x), (_, y) in zip(old_leaves, new_leaves)]
+    for name, old, new in pairs:
+        old, new = np.asarray(old), np.asarray(new)
+        if old.dtype != new.dtype or not np.array_equal(old, new):
+            raise ValueError(f"{header} holds a run with another {name} (saved {old.dtype}"
+                             f"{list(old.shape)}, got {new.dtype}{list(new.shape)}, "
+                             f"values differ); use another folder")
+
+
+def _key_bits(key):
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(key)
+    return key
