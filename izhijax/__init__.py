@@ -6,11 +6,11 @@
     izj.summary(rec)                                         # rates, rhythm
 """
 
-from . import analysis, connectivity, neuron, plot, surrogate
+from . import analysis, connectivity, neuron, plot, surrogate, wiring
 from .analysis import (firing_rates, population_rate, population_rates, power_spectrum,
                        rhythm_frequency, summary)
 from .io import load_run, save_run
-from .models import VARIANTS, izhikevich2003
+from .models import VARIANTS, izhikevich2003, scaled_izhikevich2003
 from .network import Config, Params, State, advance, init_state, make_params, noise, step
 from .neuron import INTEGRATORS, PRESETS, preset
 from .simulate import Recording, compile_simulation, simulate
@@ -22,6 +22,6 @@ __all__ = [
     "Config", "INTEGRATORS", "PRESETS", "Params", "Recording", "SURROGATES", "State", "VARIANTS",
     "advance", "analysis", "compile_simulation", "connectivity", "firing_rates", "init_state", "izhikevich2003",
     "load_run", "make_params", "neuron", "noise", "plot", "population_rate", "population_rates",
-    "power_spectrum", "preset", "rhythm_frequency", "save_run", "simulate", "spike", "step",
-    "summary", "surrogate",
+    "power_spectrum", "preset", "rhythm_frequency", "save_run", "scaled_izhikevich2003", "simulate", "spike", "step",
+    "summary", "surrogate", "wiring",
 ]

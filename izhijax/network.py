@@ -87,7 +87,8 @@ class Params:
         b: recovery sensitivity to v, shape ``(n,)``.
         c: after-spike reset of v (mV), shape ``(n,)``.
         d: after-spike increment of u (mV/ms), shape ``(n,)``.
-        weights: synaptic weights ``W[post, pre]`` (mV/ms per spike), dense ``(n, n)``.
+        weights: synaptic weights ``W[post, pre]`` (mV/ms per spike), dense ``(n, n)``, or an
+            event-driven / sparse pytree of :mod:`izhijax.connectivity` (propagation dispatches on it).
         noise_amp: amplitude of the per-step thalamic noise (mV/ms), shape ``(n,)``.
         bias: constant input current (mV/ms), shape ``(n,)``.
         v0: initial membrane potential (mV), shape ``(n,)``.
@@ -167,7 +168,8 @@ def make_params(a, b, c, d, weights, *, noise_amp=0.0, bias=0.0, v0=-65.0, u0=No
 
     Args:
         a, b, c, d: neuron parameters, scalars or shape ``(n,)``; ``n`` is taken from ``weights``.
-        weights: ``W[post, pre]``, shape ``(n, n)``.
+        weights: ``W[post, pre]``, shape ``(n, n)``, or a :mod:`izhijax.connectivity` format
+            (:class:`~izhijax.connectivity.EventDense`, :class:`~izhijax.connectivity.Sparse`).
         noise_amp, bias, v0: scalars or shape ``(n,)``.
         u0: initial recovery variable; default ``b * v0`` (as in every seed).
         config: :class:`Config`; default ``Config()``.
@@ -177,13 +179,18 @@ def make_params(a, b, c, d, weights, *, noise_amp=0.0, bias=0.0, v0=-65.0, u0=No
     Returns:
         :class:`Params`.
     """
-    weights = jnp.asarray(weights, dtype=dtype)
-    if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
-        raise ValueError(f"weights must have shape (n, n), got {weights.shape}")
-    if not jnp.issubdtype(weights.dtype, jnp.floating):
-        weights = weights.astype(jnp.result_type(float))
-    dtype = weights.dtype
-    n = weights.shape[0]
+    if isinstance(weights, connectivity.FORMATS):
+        if connectivity.n_pre(weights) != connectivity.n_post(weights):
+            raise ValueError("weights must connect the network to itself (n_pre == n_post)")
+        dtype = weights.dtype
+    else:
+        weights = jnp.asarray(weights, dtype=dtype)
+        if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
+            raise ValueError(f"weights must have shape (n, n), got {weights.shape}")
+        if not jnp.issubdtype(weights.dtype, jnp.floating):
+            weights = weights.astype(jnp.result_type(float))
+        dtype = weights.dtype
+    n = connectivity.n_post(weights)
 
     def vec(name, x):
         x = jnp.asarray(x, dtype=dtype)
