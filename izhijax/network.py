@@ -223,6 +223,22 @@ def init_state(params):
                  t=jnp.zeros((), jnp.int32))
 
 
+def unit_noise(key, t, shape, dtype, kind):
+    """Unit noise of step ``t`` (``randn`` or ``U(0, 1)``), drawn from ``fold_in(key, t)`` alone.
+
+    Args:
+        key: PRNG key of the run.
+        t: step index (int scalar, may be traced; vmap over it to draw a block of steps).
+        shape, dtype: of the draw, e.g. ``(n,)`` and the network's float dtype.
+        kind: ``"normal"`` or ``"uniform"`` (static).
+
+    Returns:
+        Array of ``shape``; the same bits whether drawn one step at a time or in a vmapped block.
+    """
+    draw = jax.random.normal if kind == "normal" else jax.random.uniform
+    return draw(jax.random.fold_in(key, t), shape, dtype)
+
+
 def noise(key, t, amp, kind):
     """Thalamic noise of step ``t``: a function of ``(key, t)`` alone.
 
@@ -237,12 +253,10 @@ def noise(key, t, amp, kind):
     """
     if kind == "none":
         return jnp.zeros_like(amp)
-    k = jax.random.fold_in(key, t)
-    draw = jax.random.normal if kind == "normal" else jax.random.uniform
-    return amp * draw(k, amp.shape, amp.dtype)
+    return amp * unit_noise(key, t, amp.shape, amp.dtype, kind)
 
 
-def advance(state, params, key, i_ext=None):
+def advance(state, params, key, i_ext=None, z=None):
     """One step, returning also the pre-reset ``v`` and ``u`` (what Brian2 records 'after_thresholds').
 
     Args:
@@ -250,13 +264,19 @@ def advance(state, params, key, i_ext=None):
         params: :class:`Params`.
         key: PRNG key of the run (the same key for every step).
         i_ext: optional external current of this step (mV/ms), shape ``(n,)``.
+        z: optional unit noise of this step, ``unit_noise(key, state.t, ...)`` drawn ahead (e.g. in
+            a block of steps by :func:`izhijax.simulate`); drawn here when ``None``.
 
     Returns:
         ``(state, spikes, v, u)``: the new state; spikes of this step as 0/1 floats ``(n,)``;
         ``v`` and ``u`` after the update and before the reset, ``(n,)``.
     """
     cfg = params.config
-    current = state.pulse[0] + params.bias + noise(key, state.t, params.noise_amp, cfg.noise)
+    if z is None or cfg.noise == "none":
+        z_noise = noise(key, state.t, params.noise_amp, cfg.noise)
+    else:
+        z_noise = params.noise_amp * z
+    current = state.pulse[0] + params.bias + z_noise
     if i_ext is not None:
         current = current + i_ext
     v, u = integrate(state.v, state.u, current, params.a, params.b, cfg.dt, cfg.integrator)

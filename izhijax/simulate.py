@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .network import Params, State, advance, init_state
+from .network import Params, State, advance, init_state, unit_noise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,22 +95,59 @@ def _indices(name, idx, n):
     return jnp.asarray(idx, jnp.int32)
 
 
+NOISE_BLOCK_STEPS = 50
+"""Steps of noise drawn at once (one vmapped draw per block; fewer for large networks)."""
+NOISE_BLOCK_VALUES = 2**20
+"""At most this many noise values per block (bounds the block's memory: 4 MB in float32)."""
+
+
+def noise_block(n, n_steps, kind):
+    """Steps per noise block for a run of ``n_steps`` steps of ``n`` neurons (1: draw every step)."""
+    if kind == "none":
+        return 1
+    return max(1, min(NOISE_BLOCK_STEPS, NOISE_BLOCK_VALUES // max(n, 1), n_steps))
+
+
 @partial(jax.jit, static_argnames=("n_steps", "record_spikes"))
 def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes):
-    n_exc = params.config.n_exc if params.config.n_exc is not None else params.n
+    cfg = params.config
+    n_exc = cfg.n_exc if cfg.n_exc is not None else params.n
 
-    def body(carry, i_ext):
+    def body(carry, xs):
         state, counts = carry
-        state, s, v, u = advance(state, params, key, i_ext)
+        i_ext, z = xs
+        state, s, v, u = advance(state, params, key, i_ext, z)
         fired = s > 0
         out = (fired if record_spikes else None, v[v_index], u[u_index],
                jnp.stack([jnp.sum(fired[:n_exc], dtype=jnp.int32),
                           jnp.sum(fired[n_exc:], dtype=jnp.int32)]))
         return (state, counts + fired), out
 
-    counts = jnp.zeros(params.n, jnp.int32)
-    (final, counts), (spikes, v, u, pop) = jax.lax.scan(
-        body, (state, counts), inputs, length=n_steps)
+    def blocks(carry, inputs, n_blocks, size):
+        # The noise of steps t .. t + size - 1 in one vmapped draw, then a scan over those steps.
+        def outer(carry, i_blk):
+            t = carry[0].t + jnp.arange(size, dtype=carry[0].t.dtype)
+            z = jax.vmap(lambda t: unit_noise(key, t, (params.n,), params.v0.dtype, cfg.noise))(t)
+            return jax.lax.scan(body, carry, (i_blk, z))
+
+        if inputs is not None:
+            inputs = inputs.reshape((n_blocks, size) + inputs.shape[1:])
+        carry, out = jax.lax.scan(outer, carry, inputs, length=n_blocks)
+        return carry, jax.tree_util.tree_map(lambda x: x.reshape((n_blocks * size,) + x.shape[2:]), out)
+
+    carry = (state, jnp.zeros(params.n, jnp.int32))
+    size = noise_block(params.n, n_steps, cfg.noise)
+    if size == 1:
+        carry, out = jax.lax.scan(body, carry, (inputs, None), length=n_steps)
+    else:
+        n_blocks, rest = divmod(n_steps, size)
+        main = n_blocks * size
+        carry, out = blocks(carry, None if inputs is None else inputs[:main], n_blocks, size)
+        if rest:
+            carry, tail = blocks(carry, None if inputs is None else inputs[main:], 1, rest)
+            out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, tail)
+    final, counts = carry
+    spikes, v, u, pop = out
     return final, (spikes, v, u, counts, pop)
 
 
