@@ -12,9 +12,11 @@ array ``W[post, pre]``  dense, post-major ``(n_post, n_pre)``            ``W s``
 
 Event-driven propagation (the last two) gathers the indices of this step's spikes into a buffer of
 fixed size with ``jnp.nonzero(size=...)`` and touches only those neurons' outgoing synapses. The
-buffer sizes are static (``buffers``, increasing); each step ``lax.switch`` picks the smallest buffer
-that holds every spike, and a step with more spikes than the largest buffer (a population burst)
-takes the path that handles every neuron. No spike is ever dropped, and every path gives the same
+buffer sizes are static (``buffers``, increasing, by default a geometric ladder: see
+:func:`default_buffers`); each step ``lax.switch`` picks the smallest buffer that holds every spike,
+so a step costs at most the ladder's factor times the synapses of the neurons that fired, and a step
+with more spikes than the largest buffer (a population burst) takes the path that handles every
+neuron (``lax.switch``'s last branch). No spike is ever dropped, and every path gives the same
 sums up to the order of the additions.
 
 Gradients: spikes are 0/1 floats carrying a surrogate gradient even where they are 0, so the
@@ -34,10 +36,32 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def default_buffers(n_pre):
-    """Spike-buffer ladder for event-driven propagation: about 1 %, 2.5 %, 6 % and 12.5 % of n_pre."""
-    sizes = {min(n_pre, max(8, -(-n_pre // q))) for q in (100, 40, 16, 8)}
+def default_buffers(n_pre, first=1 / 256, last=1 / 2, factor=2, least=16):
+    """Spike-buffer ladder: sizes from ``first * n_pre`` to ``last * n_pre``, each ``factor`` x the last.
+
+    A step's propagation then costs at most ``factor`` times the synapses of the neurons that fired
+    (unless more than ``last * n_pre`` fire: then every synapse is touched). Sizes are at least
+    ``least`` and at most ``n_pre``.
+
+    Args:
+        n_pre: number of presynaptic neurons.
+        first, last: smallest and largest buffer as fractions of ``n_pre``.
+        factor: ratio of successive buffers (> 1).
+        least: smallest buffer in neurons.
+
+    Returns:
+        Increasing tuple of ints.
+    """
+    sizes, size = set(), max(first * n_pre, 1.0)
+    while size <= last * n_pre * (1 + 1e-9):
+        sizes.add(min(n_pre, max(least, int(round(size)))))
+        size *= factor
     return tuple(sorted(sizes))
+
+
+def default_dense_buffers(n_pre):
+    """Ladder for :class:`EventDense` (rows of ``n_post`` weights): 1/64, 1/16 and 1/4 of ``n_pre``."""
+    return default_buffers(n_pre, first=1 / 64, last=1 / 4, factor=4)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,11 +131,11 @@ FORMATS = (EventDense, Sparse)
 def event_dense(weights, buffers=None):
     """The dense ``W[post, pre]`` as :class:`EventDense` (event-driven, same connectivity)."""
     weights = jnp.asarray(weights)
-    buffers = default_buffers(weights.shape[1]) if buffers is None else _check_buffers(buffers)
+    buffers = default_dense_buffers(weights.shape[1]) if buffers is None else check_buffers(buffers)
     return EventDense(w=weights.T, buffers=buffers)
 
 
-def _check_buffers(buffers):
+def check_buffers(buffers):
     buffers = tuple(int(b) for b in buffers)
     if any(b < 1 for b in buffers) or list(buffers) != sorted(set(buffers)):
         raise ValueError(f"buffers must be increasing positive integers, got {buffers}")

@@ -11,7 +11,7 @@ import math
 import jax
 import numpy as np
 
-from .connectivity import EventDense, Sparse, _check_buffers, default_buffers
+from .connectivity import EventDense, Sparse, check_buffers, default_buffers
 
 _ROWS_PER_CHUNK = 8192
 
@@ -130,7 +130,7 @@ def sparse(post, w, n_post, buffers=None):
     """
     post = jax.numpy.asarray(post, jax.numpy.int32)
     w = jax.numpy.where(post < n_post, jax.numpy.asarray(w), 0)
-    buffers = default_buffers(post.shape[0]) if buffers is None else _check_buffers(buffers)
+    buffers = default_buffers(post.shape[0]) if buffers is None else check_buffers(buffers)
     return Sparse(post=post, w=w, n_post=int(n_post), buffers=buffers)
 
 
