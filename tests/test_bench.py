@@ -34,3 +34,16 @@ def test_bench_rejects_an_unknown_peer(tmp_path):
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "bench", "bench.py"),
                            "--peers", "nest", "--out", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown peers" in proc.stderr
+
+
+def test_step_profile_smoke(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "experiments", "bench"))
+    import step_profile
+
+    rows = step_profile.main(["--smoke", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "step_profile.json").read_text())["rows"]
+    assert set(saved) == set(rows) and (tmp_path / "step_profile.png").exists()
+    # Same network, key and dtype: the noise formulation does not change a single spike.
+    assert rows["dense, noise per step"]["spikes"] == rows["dense, noise in blocks"]["spikes"] > 0
+    assert rows["event, noise per step"]["spikes"] == rows["event, noise in blocks"]["spikes"]
+    assert rows["dense, no noise"]["spikes"] == 0
