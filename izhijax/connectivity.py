@@ -11,7 +11,8 @@ array ``W[post, pre]``  dense, post-major ``(n_post, n_pre)``            ``W s``
 =====================  ==============================================  ==================================
 
 Event-driven propagation (the last two) gathers the indices of this step's spikes into a buffer of
-fixed size with ``jnp.nonzero(size=...)`` and touches only those neurons' outgoing synapses. The
+fixed size (a running count and a binary search per slot, the equivalent of
+``jnp.nonzero(size=...)``) and touches only those neurons' outgoing synapses. The
 buffer sizes are static (``buffers``, increasing, by default a geometric ladder: see
 :func:`default_buffers`); each step ``lax.switch`` picks the smallest buffer that holds every spike,
 so a step costs at most the ladder's factor times the synapses of the neurons that fired, and a step
@@ -175,19 +176,25 @@ def propagate(weights, spikes):
     return jnp.dot(weights, spikes, precision="highest")
 
 
-def _fired(spikes, size):
-    """Indices of the first ``size`` spikes and a mask of the valid ones (``(size,)`` each)."""
-    idx = jnp.nonzero(spikes, size=size, fill_value=0)[0]
-    return idx, jnp.arange(size) < jnp.sum(spikes != 0)
+def _fired(position, size):
+    """Indices of the first ``size`` fired neurons and a mask of the valid ones (``(size,)`` each).
+
+    ``position`` is the running count of spikes (``cumsum(spikes != 0)``); the ``j``-th spike is
+    where it first reaches ``j + 1`` (a binary search per slot: cheaper on CPU than
+    ``jnp.nonzero(size=...)``, which scatters every neuron). Unused slots hold ``n`` (masked).
+    """
+    want = jnp.arange(1, size + 1, dtype=position.dtype)
+    idx = jnp.searchsorted(position, want, side="left").astype(jnp.int32)
+    return jnp.minimum(idx, position.shape[0] - 1), idx < position.shape[0]
 
 
 def _switch(spikes, buffers, event, full):
-    """Run ``event(size)`` with the smallest buffer holding every spike, else ``full()``."""
+    """Run ``event(position, size)`` with the smallest buffer holding every spike, else ``full()``."""
     if not buffers:
         return full()
-    count = jnp.sum(spikes != 0)
-    branch = jnp.sum(count > jnp.asarray(buffers))
-    branches = [partial(event, size) for size in buffers] + [full]
+    position = jnp.cumsum(spikes != 0, dtype=jnp.int32)
+    branch = jnp.sum(position[-1] > jnp.asarray(buffers, jnp.int32))
+    branches = [partial(event, position, size) for size in buffers] + [full]
     return jax.lax.switch(branch, [lambda _, f=f: f() for f in branches], None)
 
 
@@ -197,8 +204,8 @@ def _dense_full(w, spikes):
 
 @partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _event_dense(buffers, w, spikes):
-    def event(size):
-        idx, valid = _fired(spikes, size)
+    def event(position, size):
+        idx, valid = _fired(position, size)
         coef = jnp.where(valid, spikes[idx], 0)
         return jnp.dot(coef, w[idx], precision="highest")
 
@@ -219,8 +226,8 @@ def _sparse_full(n_post, post, w, spikes):
 
 @partial(jax.custom_jvp, nondiff_argnums=(0, 1))
 def _event_sparse(n_post, buffers, post, w, spikes):
-    def event(size):
-        idx, valid = _fired(spikes, size)
+    def event(position, size):
+        idx, valid = _fired(position, size)
         coef = jnp.where(valid, spikes[idx], 0).astype(w.dtype)
         targets = jnp.where(valid[:, None], post[idx], n_post)
         return jnp.zeros(n_post, w.dtype).at[targets].add(w[idx] * coef[:, None], mode="drop")
