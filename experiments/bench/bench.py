@@ -135,19 +135,22 @@ def cases(args):
     steps = 200 if args.quick else 1000
     reps = 1 if args.quick else args.repeats
     out = []
-    for prop in ("dense", "event"):
+    for prop in ("dense", "event") if "fig3" in args.workloads else ():
         out.append(dict(label=f"izhijax {prop} (float32)", workload="fig3", n=1000, sim="izhijax",
                         spec=dict(workload="fig3", propagation=prop, steps=steps, repeats=reps)))
-    if "brian2" in args.peers:
+    fig3_peers = args.peers if "fig3" in args.workloads else []
+    if "brian2" in fig3_peers:
         for target in ("numpy", "cython", "cpp_standalone"):
             out.append(dict(label=f"Brian2 {target}", workload="fig3", n=1000, sim="brian2",
                             argv=["fig3", target]))
-    if "pymonnto" in args.peers:
+    if "pymonnto" in fig3_peers:
         out.append(dict(label="PymoNNto (dt 0.5 ms variant)", workload="fig3", n=1000,
                         sim="pymonnto", argv=[]))
-    if "brainpy" in args.peers:
+    if "brainpy" in fig3_peers:
         out.append(dict(label="BrainPy DSRunner", workload="fig3", n=1000, sim="brainpy", argv=[]))
     sizes = [1000] if args.quick else [1000, 10000, 100000] + ([1000000] if args.gpu else [])
+    sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else sizes
+    sizes = sizes if "scaled" in args.workloads else []
     for n in sizes:
         out.append(dict(label="izhijax sparse event (float32)", workload="scaled", n=n,
                         sim="izhijax", spec=dict(workload="scaled", n=n, k=args.k, steps=steps,
@@ -244,6 +247,8 @@ def main(argv=None):
     ap.add_argument("--venv-dir", default=ROOT, help="where the peers' .venv-* live or are made")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per izhijax case (median)")
     ap.add_argument("--k", type=int, default=100)
+    ap.add_argument("--workloads", default="fig3,scaled", help="fig3, scaled or both")
+    ap.add_argument("--sizes", default="", help="N of the scaled family, e.g. 1000,10000")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per case")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -251,6 +256,7 @@ def main(argv=None):
         print(json.dumps(izhijax_case(json.loads(args.worker))))
         return 0
     args.peers = [] if args.peers == "none" else args.peers.split(",")
+    args.workloads = args.workloads.split(",")
     bad = [p for p in args.peers if p not in PEERS]
     if bad:
         ap.error(f"unknown peers {bad}; choose from {PEERS}")
