@@ -22,6 +22,6 @@ __all__ = [
     "Config", "INTEGRATORS", "PRESETS", "Params", "Recording", "SURROGATES", "State", "VARIANTS",
     "advance", "analysis", "compile_simulation", "connectivity", "firing_rates", "init_state", "izhikevich2003",
     "load_run", "make_params", "neuron", "noise", "plot", "population_rate", "population_rates",
-    "power_spectrum", "preset", "rhythm_frequency", "save_run", "scaled_izhikevich2003", "simulate", "spike", "step",
-    "summary", "surrogate", "wiring",
+    "power_spectrum", "preset", "rhythm_frequency", "save_run", "scaled_izhikevich2003",
+    "simulate", "spike", "step", "summary", "surrogate", "wiring",
 ]

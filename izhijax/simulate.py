@@ -133,7 +133,8 @@ def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes
         if inputs is not None:
             inputs = inputs.reshape((n_blocks, size) + inputs.shape[1:])
         carry, out = jax.lax.scan(outer, carry, inputs, length=n_blocks)
-        return carry, jax.tree_util.tree_map(lambda x: x.reshape((n_blocks * size,) + x.shape[2:]), out)
+        flat = lambda x: x.reshape((n_blocks * size,) + x.shape[2:])
+        return carry, jax.tree_util.tree_map(flat, out)
 
     carry = (state, jnp.zeros(params.n, jnp.int32))
     size = noise_block(params.n, n_steps, cfg.noise)
@@ -154,6 +155,9 @@ def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes
 def simulate(params, key, n_steps, *, state=None, inputs=None, record_v=(0,), record_u=(),
              record_spikes=True, chunk_size=None, progress=False):
     """Run the network for ``n_steps`` steps: one compiled ``lax.scan`` over :func:`izhijax.step`.
+
+    The noise is drawn ahead in blocks of steps (:func:`noise_block`; one vmapped draw per block,
+    the same bits as drawing it in each step), a scan over blocks around the scan over steps.
 
     Args:
         params: :class:`Params` (e.g. from :func:`izhijax.izhikevich2003`).
