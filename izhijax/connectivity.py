@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def default_buffers(n_pre, first=1 / 256, last=1 / 2, factor=2, least=16):
+def default_buffers(n_pre, first=1 / 256, last=1 / 2, factor=2**0.5, least=16):
     """Spike-buffer ladder: sizes from ``first * n_pre`` to ``last * n_pre``, each ``factor`` x the last.
 
     A step's propagation then costs at most ``factor`` times the synapses of the neurons that fired
@@ -47,7 +47,9 @@ def default_buffers(n_pre, first=1 / 256, last=1 / 2, factor=2, least=16):
     Args:
         n_pre: number of presynaptic neurons.
         first, last: smallest and largest buffer as fractions of ``n_pre``.
-        factor: ratio of successive buffers (> 1).
+        factor: ratio of successive buffers (> 1). The default sqrt(2) was faster than 2 and 4 at
+            N = 10,000 and 100,000 (same-process A/B: 13 % and 8 % less time per step than 2) for
+            about 0.5 s more compile time.
         least: smallest buffer in neurons.
 
     Returns:
@@ -61,8 +63,12 @@ def default_buffers(n_pre, first=1 / 256, last=1 / 2, factor=2, least=16):
 
 
 def default_dense_buffers(n_pre):
-    """Ladder for :class:`EventDense` (rows of ``n_post`` weights): 1/64, 1/16 and 1/4 of ``n_pre``."""
-    return default_buffers(n_pre, first=1 / 64, last=1 / 4, factor=4)
+    """Ladder for :class:`EventDense` (rows of ``n_post`` weights): ``n_pre / 128`` to ``n_pre / 2``, x 2.
+
+    For the Fig. 3 network (8, 16, 31, 62, 125, 250, 500); in a same-process A/B it took 18.4 us per
+    step against 19.6 for (16, 62, 250) and 21.4 for (32, 128), compiling in 0.95 s against 0.8.
+    """
+    return default_buffers(n_pre, first=1 / 128, last=1 / 2, factor=2, least=8)
 
 
 @dataclasses.dataclass(frozen=True)

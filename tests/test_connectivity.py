@@ -29,8 +29,9 @@ def test_dense_event_and_sparse_fig3_give_the_same_spikes(fig3):
         np.testing.assert_array_equal(np.asarray(rec.spikes), np.asarray(dense.spikes))
         np.testing.assert_array_equal(np.asarray(rec.v), np.asarray(dense.v))
     counts = np.asarray(dense.spikes).sum(1)
-    # The run has population bursts larger than the event-driven ladder's largest buffer.
-    assert counts.max() > max(connectivity.event_dense(fig3.weights).buffers) // 4
+    # Quiet steps and population bursts: the run climbs several rungs of the buffer ladder.
+    ladder = np.asarray(connectivity.event_dense(fig3.weights).buffers)
+    assert len(np.unique(np.searchsorted(ladder, counts))) >= 4
 
 
 @pytest.mark.parametrize("fmt", ["event_dense", "sparse"])
