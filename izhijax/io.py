@@ -5,8 +5,11 @@ import json
 
 import numpy as np
 
+from .connectivity import EventDense, Sparse
 from .network import Config, Params
 from .simulate import Recording
+
+_FIELDS = ("a", "b", "c", "d", "weights", "noise_amp", "bias", "v0", "u0")
 
 FORMAT = "izhijax-run"
 FORMAT_VERSION = 1
@@ -35,8 +38,10 @@ def save_run(path, rec, params=None):
         arrays.update(spike_step=step.astype(np.int32), spike_neuron=neuron.astype(np.int32),
                       n_steps=np.array(rec.n_steps))
     if params is not None:
-        for name in ("a", "b", "c", "d", "weights", "noise_amp", "bias", "v0", "u0"):
-            arrays["params_" + name] = np.asarray(getattr(params, name))
+        for name in _FIELDS:
+            if name != "weights":
+                arrays["params_" + name] = np.asarray(getattr(params, name))
+        arrays.update(_weights_arrays(params.weights))
         arrays["params_config"] = np.array(json.dumps(dataclasses.asdict(params.config)))
     np.savez_compressed(path, **arrays)
 
@@ -65,7 +70,33 @@ def load_run(path):
                         t0=f["t0"], dt=float(f["dt"]), n_exc=int(f["n_exc"]))
         params = None
         if "params_config" in f.files:
-            fields = {name: f["params_" + name] for name in
-                      ("a", "b", "c", "d", "weights", "noise_amp", "bias", "v0", "u0")}
+            fields = {name: f["params_" + name] for name in _FIELDS if name != "weights"}
+            fields["weights"] = _weights_from(f)
             params = Params(config=Config(**json.loads(str(f["params_config"]))), **fields)
     return rec, params
+
+
+def _weights_arrays(weights):
+    """The arrays that store any weight format (dense, EventDense, Sparse) in a run file."""
+    if isinstance(weights, Sparse):
+        return {"params_weights_format": np.array("sparse"),
+                "params_weights_post": np.asarray(weights.post),
+                "params_weights": np.asarray(weights.w),
+                "params_weights_meta": np.array(json.dumps(
+                    {"n_post": weights.n_post, "buffers": list(weights.buffers)}))}
+    if isinstance(weights, EventDense):
+        return {"params_weights_format": np.array("event_dense"),
+                "params_weights": np.asarray(weights.w),
+                "params_weights_meta": np.array(json.dumps({"buffers": list(weights.buffers)}))}
+    return {"params_weights": np.asarray(weights)}
+
+
+def _weights_from(f):
+    fmt = str(f["params_weights_format"]) if "params_weights_format" in f.files else "dense"
+    if fmt == "dense":
+        return f["params_weights"]
+    meta = json.loads(str(f["params_weights_meta"]))
+    if fmt == "event_dense":
+        return EventDense(w=f["params_weights"], buffers=tuple(meta["buffers"]))
+    return Sparse(post=f["params_weights_post"], w=f["params_weights"], n_post=meta["n_post"],
+                  buffers=tuple(meta["buffers"]))
