@@ -17,10 +17,9 @@ installed or fails is reported with its error, never skipped silently.
 Outputs in ``--out`` (default ``experiments/out/bench``): ``bench.json``, ``bench.md`` (table),
 ``bench.png`` (seconds per simulated second vs N, log-log), ``bench.log``.
 
-Full run for the README (about 4-8 minutes on the 2-core VM: the two parts took 96 s and 70 s
-there on a busy day, most of it Brian2's seven C++ builds of about 10 s each, Brian2 cython's
-first build and the N = 100,000 runs; creating a missing peer venv adds a few minutes; add
-``--gpu`` on a GPU machine for N = 1,000,000)::
+Full run for the README (117 s on the 2-core VM with the peers' venvs in place, most of it
+Brian2's seven C++ builds of about 10 s each and the N = 100,000 runs; creating a missing peer
+venv adds a few minutes; add ``--gpu`` on a GPU machine for N = 1,000,000)::
 
     python experiments/bench/bench.py --venv-dir /work/main --out experiments/out/bench
 
