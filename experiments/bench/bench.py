@@ -232,7 +232,7 @@ def plot(rows, path):
     ax.axhline(1.0, color="grey", lw=0.8, ls="--", label="real time")
     ax.set(xscale="log", yscale="log", xlabel="neurons N",
            ylabel="wall seconds per simulated second", title="izhijax vs peers (CPU unless noted)")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
