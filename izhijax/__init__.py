@@ -6,12 +6,13 @@
     izj.summary(rec)                                         # rates, rhythm
 """
 
-from . import analysis, connectivity, features, neuron, patterns, plot, surrogate, sweep, validate
+from . import (analysis, connectivity, features, neuron, patterns, plot, surrogate, sweep, validate,
+               wiring)
 from .analysis import (firing_rates, population_rate, population_rates, power_spectrum,
                        rhythm_frequency, summary, synchrony)
 from .io import Checkpoint, load, load_run, save, save_run
 from .longrun import concatenate, load_chunks, simulate_to_disk
-from .models import VARIANTS, izhikevich2003
+from .models import VARIANTS, izhikevich2003, scaled_izhikevich2003
 from .network import Config, Params, State, advance, init_state, make_params, noise, step
 from .neuron import INTEGRATORS, PRESETS, preset
 from .simulate import (DivergenceError, DivergenceWarning, Recording, compile_simulation,

@@ -32,12 +32,18 @@ Differences between the seeds, and what each variant does:
 import jax
 import jax.numpy as jnp
 
+from . import connectivity, wiring
 from .network import Config, make_params
 
 VARIANTS = ("brian2", "netm", "pymonnto")
 
 
-def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, **config):
+PROPAGATIONS = ("dense", "event")
+CONNECTIONS = ("probability", "indegree")
+
+
+def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, propagation="dense",
+                   **config):
     """The Izhikevich (2003) Fig. 3 network: ``n_exc`` excitatory + ``n_inh`` inhibitory, all to all.
 
     Parameters as in the paper and the seeds (``re, ri ~ U(0, 1)`` per neuron):
@@ -52,11 +58,16 @@ def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, *
         n_exc, n_inh: population sizes.
         variant: ``"brian2"``, ``"netm"`` or ``"pymonnto"``.
         dtype: float dtype of the arrays (default: JAX's default float).
+        propagation: ``"dense"`` (``W s`` every step, ``weights`` a dense array) or ``"event"``
+            (event-driven, ``weights`` a :class:`izhijax.connectivity.EventDense`; same spikes up to
+            the order of floating-point additions, faster when few neurons fire per step).
         **config: overrides of :class:`izhijax.Config` fields (e.g. ``surrogate="arctan"``).
 
     Returns:
         :class:`izhijax.Params`.
     """
+    if propagation not in PROPAGATIONS:
+        raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {propagation!r}")
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     for name, value in (("n_exc", n_exc), ("n_inh", n_inh)):
@@ -69,6 +80,8 @@ def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, *
     k_re, k_ri, k_we, k_wi, k_v, k_u = jax.random.split(key, 6)
     u = lambda k, shape: jax.random.uniform(k, shape, dtype)
     w = jnp.concatenate([0.5 * u(k_we, (n, n_exc)), -u(k_wi, (n, n_inh))], axis=1)
+    if propagation == "event":
+        w = connectivity.event_dense(w)
 
     if variant == "pymonnto":
         cfg = dict(dt=0.5, integrator="semi-implicit", inclusive=False, delay=2, noise="uniform")
@@ -77,15 +90,67 @@ def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, *
                            v0=-65.0 * u(k_v, (n,)), u0=-8.0 * u(k_u, (n,)),
                            config=Config(n_exc=n_exc, **cfg))
 
-    re, ri = u(k_re, (n_exc,)), u(k_ri, (n_inh,))
+    cfg = dict(dt=1.0, integrator="euler" if variant == "brian2" else "izhikevich", delay=1,
+               noise="normal")
+    cfg.update(config)
+    return _fig3_neurons(k_re, k_ri, n_exc, n_inh, w, dtype, Config(n_exc=n_exc, **cfg))
+
+
+def _fig3_neurons(k_re, k_ri, n_exc, n_inh, weights, dtype, config):
+    """Params with the 2003 neuron parameters (``re, ri ~ U(0, 1)`` per neuron) and ``weights``."""
+    re = jax.random.uniform(k_re, (n_exc,), dtype)
+    ri = jax.random.uniform(k_ri, (n_inh,), dtype)
     ones = lambda m, x: jnp.full((m,), x, dtype)
     a = jnp.concatenate([ones(n_exc, 0.02), 0.02 + 0.08 * ri])
     b = jnp.concatenate([ones(n_exc, 0.2), 0.25 - 0.05 * ri])
     c = jnp.concatenate([-65.0 + 15.0 * re**2, ones(n_inh, -65.0)])
     d = jnp.concatenate([8.0 - 6.0 * re**2, ones(n_inh, 2.0)])
     amp = jnp.concatenate([ones(n_exc, 5.0), ones(n_inh, 2.0)])
-    cfg = dict(dt=1.0, integrator="euler" if variant == "brian2" else "izhikevich", delay=1,
-               noise="normal")
+    return make_params(a, b, c, d, weights, noise_amp=amp, bias=0.0, v0=-65.0, config=config)
+
+
+def scaled_izhikevich2003(key, n, k=100, *, connection="probability", self_connections=True,
+                          dtype=None, buffers=None, **config):
+    """The Fig. 3 network scaled to ``n`` neurons with ``k`` synapses per neuron, stored sparsely.
+
+    ``n_exc = int(0.8 n)`` excitatory neurons (the first) and ``n - n_exc`` inhibitory, with the
+    neuron parameters and noise of :func:`izhikevich2003` (variant ``brian2``); weights
+    ``0.5 U 1000 / k`` from excitatory and ``-U 1000 / k`` from inhibitory neurons, so a neuron's
+    summed input matches the 1000-neuron network's. This is Brian2's scaled benchmark
+    (``connect(p=k/n)``) with ``connection="probability"``.
+
+    Args:
+        key: PRNG key for drawing the network (not the noise).
+        n: number of neurons.
+        k: synapses per neuron: the expected in-degree (``"probability"``, each pair connected with
+            probability ``k / n``) or the exact in-degree (``"indegree"``).
+        connection: ``"probability"`` or ``"indegree"``.
+        self_connections: allow a neuron to connect to itself.
+        dtype: float dtype (default: JAX's default float).
+        buffers: spike-buffer sizes of the event-driven propagation (default
+            :func:`izhijax.connectivity.default_buffers`; ``()`` touches every synapse every step).
+        **config: overrides of :class:`izhijax.Config` fields.
+
+    Returns:
+        :class:`izhijax.Params` whose ``weights`` is a :class:`izhijax.connectivity.Sparse`.
+    """
+    if connection not in CONNECTIONS:
+        raise ValueError(f"connection must be one of {CONNECTIONS}, got {connection!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+        raise ValueError(f"k must be an integer in [1, n], got {k!r}")
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    n_exc = int(0.8 * n)
+    k_conn, k_re, k_ri, k_w = jax.random.split(key, 4)
+    if connection == "probability":
+        post = wiring.fixed_probability(k_conn, n, n, k / n, self_connections=self_connections)
+    else:
+        post = wiring.fixed_indegree(k_conn, n, n, k, self_connections=self_connections)
+    scale = 1000.0 / k
+    sign = jnp.where(jnp.arange(n) < n_exc, 0.5 * scale, -scale).astype(dtype)
+    w = sign[:, None] * jax.random.uniform(k_w, post.shape, dtype)
+    weights = wiring.sparse(post, w, n, buffers)
+    cfg = dict(dt=1.0, integrator="euler", delay=1, noise="normal")
     cfg.update(config)
-    return make_params(a, b, c, d, w, noise_amp=amp, bias=0.0, v0=-65.0,
-                       config=Config(n_exc=n_exc, **cfg))
+    return _fig3_neurons(k_re, k_ri, n_exc, n - n_exc, weights, dtype, Config(n_exc=n_exc, **cfg))

@@ -103,7 +103,8 @@ class Params:
         b: recovery sensitivity to v, shape ``(n,)``.
         c: after-spike reset of v (mV), shape ``(n,)``.
         d: after-spike increment of u (mV/ms), shape ``(n,)``.
-        weights: synaptic weights ``W[post, pre]`` (mV/ms per spike), dense ``(n, n)``.
+        weights: synaptic weights ``W[post, pre]`` (mV/ms per spike), dense ``(n, n)``, or an
+            event-driven / sparse pytree of :mod:`izhijax.connectivity` (propagation dispatches on it).
         noise_amp: amplitude of the per-step thalamic noise (mV/ms), shape ``(n,)``.
         bias: constant input current (mV/ms), shape ``(n,)``.
         v0: initial membrane potential (mV), shape ``(n,)``.
@@ -183,7 +184,8 @@ def make_params(a, b, c, d, weights, *, noise_amp=0.0, bias=0.0, v0=-65.0, u0=No
 
     Args:
         a, b, c, d: neuron parameters, scalars or shape ``(n,)``; ``n`` is taken from ``weights``.
-        weights: ``W[post, pre]``, shape ``(n, n)``.
+        weights: ``W[post, pre]``, shape ``(n, n)``, or a :mod:`izhijax.connectivity` format
+            (:class:`~izhijax.connectivity.EventDense`, :class:`~izhijax.connectivity.Sparse`).
         noise_amp, bias, v0: scalars or shape ``(n,)``.
         u0: initial recovery variable; default ``b * v0`` (as in every seed).
         config: :class:`Config`; default ``Config()``.
@@ -193,13 +195,18 @@ def make_params(a, b, c, d, weights, *, noise_amp=0.0, bias=0.0, v0=-65.0, u0=No
     Returns:
         :class:`Params`.
     """
-    weights = jnp.asarray(weights, dtype=dtype)
-    if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
-        raise ValueError(f"weights must have shape (n, n), got {weights.shape}")
-    if not jnp.issubdtype(weights.dtype, jnp.floating):
-        weights = weights.astype(jnp.result_type(float))
-    dtype = weights.dtype
-    n = weights.shape[0]
+    if isinstance(weights, connectivity.FORMATS):
+        if connectivity.n_pre(weights) != connectivity.n_post(weights):
+            raise ValueError("weights must connect the network to itself (n_pre == n_post)")
+        dtype = weights.dtype
+    else:
+        weights = jnp.asarray(weights, dtype=dtype)
+        if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
+            raise ValueError(f"weights must have shape (n, n), got {weights.shape}")
+        if not jnp.issubdtype(weights.dtype, jnp.floating):
+            weights = weights.astype(jnp.result_type(float))
+        dtype = weights.dtype
+    n = connectivity.n_post(weights)
 
     def vec(name, x):
         x = jnp.asarray(x, dtype=dtype)
@@ -234,6 +241,22 @@ def init_state(params):
                  t=jnp.zeros((), jnp.int32))
 
 
+def unit_noise(key, t, shape, dtype, kind):
+    """Unit noise of step ``t`` (``randn`` or ``U(0, 1)``), drawn from ``fold_in(key, t)`` alone.
+
+    Args:
+        key: PRNG key of the run.
+        t: step index (int scalar, may be traced; vmap over it to draw a block of steps).
+        shape, dtype: of the draw, e.g. ``(n,)`` and the network's float dtype.
+        kind: ``"normal"`` or ``"uniform"`` (static).
+
+    Returns:
+        Array of ``shape``; the same bits whether drawn one step at a time or in a vmapped block.
+    """
+    draw = jax.random.normal if kind == "normal" else jax.random.uniform
+    return draw(jax.random.fold_in(key, t), shape, dtype)
+
+
 def noise(key, t, amp, kind):
     """Thalamic noise of step ``t``: a function of ``(key, t)`` alone.
 
@@ -248,12 +271,10 @@ def noise(key, t, amp, kind):
     """
     if kind == "none":
         return jnp.zeros_like(amp)
-    k = jax.random.fold_in(key, t)
-    draw = jax.random.normal if kind == "normal" else jax.random.uniform
-    return amp * draw(k, amp.shape, amp.dtype)
+    return amp * unit_noise(key, t, amp.shape, amp.dtype, kind)
 
 
-def advance(state, params, key, i_ext=None):
+def advance(state, params, key, i_ext=None, z=None):
     """One step, returning also the pre-reset ``v`` and ``u`` (what Brian2 records 'after_thresholds').
 
     Args:
@@ -261,13 +282,19 @@ def advance(state, params, key, i_ext=None):
         params: :class:`Params`.
         key: PRNG key of the run (the same key for every step).
         i_ext: optional external current of this step (mV/ms), shape ``(n,)``.
+        z: optional unit noise of this step, ``unit_noise(key, state.t, ...)`` drawn ahead (e.g. in
+            a block of steps by :func:`izhijax.simulate`); drawn here when ``None``.
 
     Returns:
         ``(state, spikes, v, u)``: the new state; spikes of this step as 0/1 floats ``(n,)``;
         ``v`` and ``u`` after the update and before the reset, ``(n,)``.
     """
     cfg = params.config
-    current = state.pulse[0] + params.bias + noise(key, state.t, params.noise_amp, cfg.noise)
+    if z is None or cfg.noise == "none":
+        z_noise = noise(key, state.t, params.noise_amp, cfg.noise)
+    else:
+        z_noise = params.noise_amp * z
+    current = state.pulse[0] + params.bias + z_noise
     if i_ext is not None:
         current = current + i_ext
     v, u = integrate(state.v, state.u, current, params.a, params.b, cfg.dt, cfg.integrator)

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .network import advance, init_state
+from .network import advance, init_state, unit_noise
 from .validate import (check_inputs, check_key, check_n_steps, check_params, check_state,
                        is_traced)
 
@@ -107,14 +107,29 @@ def _indices(name, idx, n):
     return jnp.asarray(idx, jnp.int32)
 
 
+NOISE_BLOCK_STEPS = 50
+"""Steps of noise drawn at once (one vmapped draw per block; fewer for large networks)."""
+NOISE_BLOCK_VALUES = 2**20
+"""At most this many noise values per block (bounds the block's memory: 4 MB in float32)."""
+
+
+def noise_block(n, n_steps, kind):
+    """Steps per noise block for a run of ``n_steps`` steps of ``n`` neurons (1: draw every step)."""
+    if kind == "none":
+        return 1
+    return max(1, min(NOISE_BLOCK_STEPS, NOISE_BLOCK_VALUES // max(n, 1), n_steps))
+
+
 @partial(jax.jit, static_argnames=("n_steps", "record_spikes"))
 def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes):
-    n_exc = params.config.n_exc if params.config.n_exc is not None else params.n
+    cfg = params.config
+    n_exc = cfg.n_exc if cfg.n_exc is not None else params.n
 
-    def body(carry, i_ext):
+    def body(carry, xs):
         state, counts, bad = carry
+        i_ext, z = xs
         t = state.t
-        state, s, v, u = advance(state, params, key, i_ext)
+        state, s, v, u = advance(state, params, key, i_ext, z)
         fired = s > 0
         out = (fired if record_spikes else None, v[v_index], u[u_index],
                jnp.stack([jnp.sum(fired[:n_exc], dtype=jnp.int32),
@@ -124,15 +139,41 @@ def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes
         bad = jnp.where((bad < 0) & ~finite, t.astype(jnp.int32), bad)
         return (state, counts + fired, bad), out
 
-    counts = jnp.zeros(params.n, jnp.int32)
-    (final, counts, bad), (spikes, v, u, pop) = jax.lax.scan(
-        body, (state, counts, jnp.int32(-1)), inputs, length=n_steps)
+    def blocks(carry, inputs, n_blocks, size):
+        # The noise of steps t .. t + size - 1 in one vmapped draw, then a scan over those steps.
+        def outer(carry, i_blk):
+            t = carry[0].t + jnp.arange(size, dtype=carry[0].t.dtype)
+            z = jax.vmap(lambda t: unit_noise(key, t, (params.n,), params.v0.dtype, cfg.noise))(t)
+            return jax.lax.scan(body, carry, (i_blk, z))
+
+        if inputs is not None:
+            inputs = inputs.reshape((n_blocks, size) + inputs.shape[1:])
+        carry, out = jax.lax.scan(outer, carry, inputs, length=n_blocks)
+        flat = lambda x: x.reshape((n_blocks * size,) + x.shape[2:])
+        return carry, jax.tree_util.tree_map(flat, out)
+
+    carry = (state, jnp.zeros(params.n, jnp.int32), jnp.int32(-1))
+    size = noise_block(params.n, n_steps, cfg.noise)
+    if size == 1:
+        carry, out = jax.lax.scan(body, carry, (inputs, None), length=n_steps)
+    else:
+        n_blocks, rest = divmod(n_steps, size)
+        main = n_blocks * size
+        carry, out = blocks(carry, None if inputs is None else inputs[:main], n_blocks, size)
+        if rest:
+            carry, tail = blocks(carry, None if inputs is None else inputs[main:], 1, rest)
+            out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, tail)
+    final, counts, bad = carry
+    spikes, v, u, pop = out
     return final, (spikes, v, u, counts, pop, bad)
 
 
 def simulate(params, key, n_steps, *, state=None, inputs=None, record_v=(0,), record_u=(),
              record_spikes=True, chunk_size=None, progress=False, on_divergence="warn"):
     """Run the network for ``n_steps`` steps: one compiled ``lax.scan`` over :func:`izhijax.step`.
+
+    The noise is drawn ahead in blocks of steps (:func:`noise_block`; one vmapped draw per block,
+    the same bits as drawing it in each step), a scan over blocks around the scan over steps.
 
     Args:
         params: :class:`Params` (e.g. from :func:`izhijax.izhikevich2003`).

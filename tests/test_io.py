@@ -190,3 +190,21 @@ def test_connectivity_format_weights_round_trip(tmp_path, monkeypatch):
     with pytest.raises(TypeError, match=r"params\.weights\.w must have the dtype"):
         izj.validate.check_params(base.replace(
             weights=dataclasses.replace(table, w=table.w.astype(jnp.float32))))
+@pytest.mark.parametrize("fmt", ["event_dense", "sparse"])
+def test_round_trip_of_event_driven_and_sparse_weights(tmp_path, fmt):
+    if fmt == "sparse":
+        params = izj.scaled_izhikevich2003(jax.random.key(0), 200, 20, buffers=(8, 32))
+    else:
+        params = izj.izhikevich2003(jax.random.key(0), n_exc=40, n_inh=10, propagation="event")
+    key = jax.random.key(1)
+    _, rec = izj.simulate(params, key, 50)
+    path = str(tmp_path / "run.npz")
+    izj.save_run(path, rec, params)
+    _, params2 = izj.load_run(path)
+    assert type(params2.weights) is type(params.weights)
+    assert params2.weights.buffers == params.weights.buffers
+    for a, b in zip(jax.tree_util.tree_leaves(params.weights),
+                    jax.tree_util.tree_leaves(params2.weights), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    _, rec2 = izj.simulate(params2, key, 50)
+    np.testing.assert_array_equal(np.asarray(rec2.spikes), np.asarray(rec.spikes))

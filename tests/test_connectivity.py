@@ -1,0 +1,122 @@
+"""Sparse and event-driven propagation: the same connectivity in every format gives the same spikes."""
+
+import dataclasses
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import izhijax as izj
+from izhijax import connectivity, wiring
+
+
+def _dyadic(w):
+    """Weights rounded to multiples of 2**-10: every sum of them is exact in float64, whatever its order."""
+    return jnp.round(jnp.asarray(w) * 1024.0) / 1024.0
+
+
+@pytest.fixture(scope="module")
+def fig3():
+    params = izj.izhikevich2003(jax.random.key(0), dtype=jnp.float64)
+    return params.replace(weights=_dyadic(params.weights))
+
+
+def test_dense_event_and_sparse_fig3_give_the_same_spikes(fig3):
+    key = jax.random.key(4)
+    _, dense = izj.simulate(fig3, key, 1000, record_v=[0, 500])
+    for weights in (connectivity.event_dense(fig3.weights), wiring.from_dense(fig3.weights)):
+        _, rec = izj.simulate(fig3.replace(weights=weights), key, 1000, record_v=[0, 500])
+        np.testing.assert_array_equal(np.asarray(rec.spikes), np.asarray(dense.spikes))
+        np.testing.assert_array_equal(np.asarray(rec.v), np.asarray(dense.v))
+    counts = np.asarray(dense.spikes).sum(1)
+    # Quiet steps and population bursts: the run climbs several rungs of the buffer ladder.
+    ladder = np.asarray(connectivity.event_dense(fig3.weights).buffers)
+    assert len(np.unique(np.searchsorted(ladder, counts))) >= 4
+
+
+@pytest.mark.parametrize("fmt", ["event_dense", "sparse"])
+def test_no_spike_is_dropped_when_the_buffers_overflow(fmt):
+    # A sparse random network with a tiny ladder (4, 16): steps with 0, 3, 10, 40 and all neurons
+    # firing take every branch, the last ones the all-synapse fallback.
+    n = 200
+    post = wiring.fixed_indegree(jax.random.key(1), n, n, 20, self_connections=False)
+    w = _dyadic(jax.random.normal(jax.random.key(2), post.shape, jnp.float64))
+    sparse = wiring.sparse(post, w, n, buffers=(4, 16))
+    dense = jnp.asarray(wiring.to_dense(sparse))
+    weights = sparse if fmt == "sparse" else connectivity.event_dense(dense, buffers=(4, 16))
+    rng = np.random.default_rng(0)
+    for count in (0, 1, 3, 4, 5, 10, 16, 17, 40, 150, n):
+        s = np.zeros(n)
+        s[rng.choice(n, count, replace=False)] = 1.0
+        got = jax.jit(connectivity.propagate)(weights, jnp.asarray(s))
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(dense) @ s)
+
+    # And in a run: a burst of the whole network (injected current) against the dense path.
+    params = izj.make_params(0.02, 0.2, -65.0, 8.0, weights, noise_amp=3.0, config=izj.Config())
+    inputs = np.zeros((60, n))
+    inputs[10] = 200.0  # every neuron fires at step 10, far more than the largest buffer (16)
+    inputs[30, :12] = 200.0  # 12 neurons: the middle buffer
+    key = jax.random.key(3)
+    _, ref = izj.simulate(params.replace(weights=dense), key, 60, inputs=inputs)
+    _, rec = izj.simulate(params, key, 60, inputs=inputs)
+    assert np.asarray(ref.spikes)[10].sum() == n
+    np.testing.assert_array_equal(np.asarray(rec.spikes), np.asarray(ref.spikes))
+
+
+def test_gradients_of_event_driven_formats_equal_the_dense_gradients(fig3):
+    key = jax.random.key(5)
+    small = izj.make_params(fig3.a[:100], fig3.b[:100], fig3.c[:100], fig3.d[:100],
+                            fig3.weights[:100, :100] * 4, noise_amp=fig3.noise_amp[:100],
+                            config=fig3.config.replace(n_exc=80))
+
+    def loss(values, amp, make):
+        p = small.replace(weights=make(values), noise_amp=amp)
+        _, rec = izj.simulate(p, key, 40, record_v=list(range(0, 100, 7)))
+        return jnp.mean(rec.v)
+
+    ref = jax.grad(loss, argnums=(0, 1))(small.weights, small.noise_amp, lambda w: w)
+    event = connectivity.event_dense(small.weights)
+    sparse = wiring.from_dense(small.weights)
+    for fmt, values in ((event, event.w), (sparse, sparse.w)):
+        make = lambda w, fmt=fmt: dataclasses.replace(fmt, w=w)
+        g_w, g_amp = jax.grad(loss, argnums=(0, 1))(values, small.noise_amp, make)
+        np.testing.assert_allclose(np.asarray(g_amp), np.asarray(ref[1]), rtol=1e-9, atol=1e-12)
+        g_dense = wiring.to_dense(make(g_w))
+        mask = np.asarray(small.weights) != 0
+        np.testing.assert_allclose(g_dense[mask], np.asarray(ref[0])[mask], rtol=1e-9, atol=1e-12)
+    assert np.abs(np.asarray(ref[0])).max() > 0
+
+
+def test_fixed_indegree_and_fixed_probability_builders():
+    n = 1000
+    post = wiring.fixed_indegree(jax.random.key(0), n, n, 50, self_connections=False)
+    dense = wiring.to_dense(wiring.sparse(post, np.ones(post.shape), n))
+    np.testing.assert_array_equal(dense.sum(1), 50)  # exact in-degree, no repeated synapse
+    assert dense.max() == 1 and not np.diag(dense).any()
+    p = 0.05
+    for self_connections in (True, False):
+        post = wiring.fixed_probability(jax.random.key(1), n, n, p, self_connections=self_connections)
+        dense = wiring.to_dense(wiring.sparse(post, np.ones(post.shape), n))
+        pairs = n * n if self_connections else n * (n - 1)
+        assert dense.max() == 1 and abs(dense.sum() - p * pairs) < 5 * np.sqrt(pairs * p * (1 - p))
+        assert np.diag(dense).any() == self_connections
+        # Rows are the presynaptic neurons: out-degrees spread as Binomial(n, p).
+        assert abs(dense.sum(0).std() - np.sqrt(n * p * (1 - p))) < 1.0
+    same = wiring.fixed_probability(jax.random.key(1), n, n, p)
+    np.testing.assert_array_equal(same, wiring.fixed_probability(jax.random.key(1), n, n, p))
+
+
+def test_chunks_that_split_a_noise_block_equal_one_run():
+    params = izj.scaled_izhikevich2003(jax.random.key(0), 300, 30, dtype=jnp.float64, buffers=(32,))
+    key = jax.random.key(9)
+    # 230 steps = 4 blocks of 50 + 30; chunks of 115 = 2 blocks + 15: blocks start mid-chunk.
+    full_state, full = izj.simulate(params, key, 230, record_v=[0, 7])
+    chunked_state, chunked = izj.simulate(params, key, 230, chunk_size=115, record_v=[0, 7])
+    np.testing.assert_array_equal(np.asarray(full.spikes), np.asarray(chunked.spikes))
+    np.testing.assert_array_equal(np.asarray(full.v), np.asarray(chunked.v))
+    np.testing.assert_array_equal(np.asarray(full_state.v), np.asarray(chunked_state.v))
+    # The blocked draw is the per-step noise: step t of a run sees noise(key, t).
+    z = jax.vmap(lambda t: izj.network.unit_noise(key, t, (300,), jnp.float64, "normal"))(
+        jnp.arange(3))
+    np.testing.assert_array_equal(np.asarray(params.noise_amp * z[2]),
+                                  np.asarray(izj.noise(key, 2, params.noise_amp, "normal")))
