@@ -6,7 +6,8 @@
     izj.summary(rec)                                         # rates, rhythm
 """
 
-from . import analysis, connectivity, neuron, plot, surrogate
+from . import analysis, bptt, connectivity, fit, neuron, plot, surrogate
+from .bptt import spike_counts, spike_rates
 from .analysis import (firing_rates, population_rate, population_rates, power_spectrum,
                        rhythm_frequency, summary)
 from .io import load_run, save_run
@@ -22,6 +23,6 @@ __all__ = [
     "Config", "INTEGRATORS", "PRESETS", "Params", "Recording", "SURROGATES", "State", "VARIANTS",
     "advance", "analysis", "compile_simulation", "connectivity", "firing_rates", "init_state", "izhikevich2003",
     "load_run", "make_params", "neuron", "noise", "plot", "population_rate", "population_rates",
-    "power_spectrum", "preset", "rhythm_frequency", "save_run", "simulate", "spike", "step",
+    "power_spectrum", "preset", "rhythm_frequency", "save_run", "simulate", "spike", "step", "bptt", "fit", "spike_counts", "spike_rates",
     "summary", "surrogate",
 ]

@@ -27,6 +27,9 @@ from .neuron import INTEGRATORS, integrate, reset
 from .surrogate import SURROGATES, spike
 
 NOISE_KINDS = ("normal", "uniform", "none")
+THRESHOLD_GRADS = ("crossing", "voltage")
+MIN_RISE = 1.0
+"""Floor (mV) of the per-step rise of v that normalises the crossing-time surrogate."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,8 +47,16 @@ class Config:
         noise: thalamic noise per step: ``"normal"`` (``amp * randn``, Brian2 and net.m),
             ``"uniform"`` (``amp * U(0, 1)``, PymoNNto) or ``"none"``.
         surrogate: surrogate derivative of the spike function, a key of ``izhijax.surrogate.SURROGATES``.
-        surrogate_scale: its inverse width in 1/mV.
-        reset_grad: keep the gradient through the reset (False stops it; forward unchanged).
+        surrogate_scale: its inverse width: in 1/step with ``threshold_grad="crossing"``, in 1/mV
+            with ``"voltage"``.
+        threshold_grad: what the surrogate sees (backward only, spikes are the same):
+            ``"crossing"`` (default) the time since the threshold crossing in steps,
+            ``(v - v_peak) / max(v - v_before, 1 mV)``; ``"voltage"`` the distance ``v - v_peak`` in
+            mV (the plain formulation). See :mod:`izhijax.surrogate` for why.
+        reset_grad: keep the gradient through the reset, ``v + s (c - v)``, ``u + s d`` (False, the
+            default, stops it as snnTorch's detached reset; forward unchanged).
+        synapse_grad: keep the gradient through the spikes a neuron sends to the others (False, the
+            default, treats them as given input in the backward pass; forward unchanged).
         n_exc: the first ``n_exc`` neurons are excitatory (for summaries and plots); None means all.
     """
 
@@ -57,7 +68,9 @@ class Config:
     noise: str = "normal"
     surrogate: str = "fast_sigmoid"
     surrogate_scale: float = 1.0
-    reset_grad: bool = True
+    threshold_grad: str = "crossing"
+    reset_grad: bool = False
+    synapse_grad: bool = False
     n_exc: Optional[int] = None
 
     def __post_init__(self):
@@ -70,6 +83,9 @@ class Config:
         if self.surrogate not in SURROGATES:
             raise ValueError(
                 f"Config.surrogate must be one of {tuple(SURROGATES)}, got {self.surrogate!r}")
+        if self.threshold_grad not in THRESHOLD_GRADS:
+            raise ValueError(f"Config.threshold_grad must be one of {THRESHOLD_GRADS}, "
+                             f"got {self.threshold_grad!r}")
         if int(self.delay) != self.delay or self.delay < 1:
             raise ValueError(f"Config.delay must be an integer >= 1 step, got {self.delay!r}")
 
@@ -252,10 +268,15 @@ def advance(state, params, key, i_ext=None):
     current = state.pulse[0] + params.bias + noise(key, state.t, params.noise_amp, cfg.noise)
     if i_ext is not None:
         current = current + i_ext
-    v, u = integrate(state.v, state.u, current, params.a, params.b, cfg.dt, cfg.integrator)
-    s = spike(v - cfg.v_peak, cfg.surrogate, cfg.surrogate_scale, cfg.inclusive)
+    v, u = integrate(state.v, state.u, current, params.a, params.b, cfg.dt, cfg.integrator,
+                     cfg.v_peak if cfg.threshold_grad == "crossing" else None)
+    x = v - cfg.v_peak
+    if cfg.threshold_grad == "crossing":  # same sign, so the same spikes; gradient per step
+        x = x / jax.lax.stop_gradient(jnp.maximum(v - state.v, MIN_RISE))
+    s = spike(x, cfg.surrogate, cfg.surrogate_scale, cfg.inclusive)
     v_new, u_new = reset(v, u, s, params.c, params.d, cfg.reset_grad)
-    pulse = jnp.concatenate([state.pulse[1:], connectivity.propagate(params.weights, s)[None]])
+    sent = s if cfg.synapse_grad else jax.lax.stop_gradient(s)
+    pulse = jnp.concatenate([state.pulse[1:], connectivity.propagate(params.weights, sent)[None]])
     return State(v=v_new, u=u_new, pulse=pulse, t=state.t + 1), s, v, u
 
 

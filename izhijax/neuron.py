@@ -52,7 +52,7 @@ def dudt(v, u, a, b):
     return a * (b * v - u)
 
 
-def integrate(v, u, i, a, b, dt, method):
+def integrate(v, u, i, a, b, dt, method, v_peak=None):
     """Advance ``(v, u)`` by one step of length ``dt`` ms with the named integrator.
 
     Args:
@@ -61,6 +61,10 @@ def integrate(v, u, i, a, b, dt, method):
         a, b: recovery time scale (1/ms) and sensitivity, shape ``(n,)`` or scalars.
         dt: step length in ms (static Python float).
         method: one of :data:`INTEGRATORS` (static).
+        v_peak: if given (mV), the update of ``u`` from the new ``v`` (``izhikevich``,
+            ``semi-implicit``) takes no gradient from a ``v`` at or past ``v_peak``: that overshoot
+            (up to ~1000 mV in one step at dt = 1 ms) is an artifact of the step length, and its
+            ``v^2`` slope would multiply the backward pass at every spike. Values are unchanged.
 
     Returns:
         ``(v, u)`` after the step, before any threshold or reset.
@@ -71,11 +75,18 @@ def integrate(v, u, i, a, b, dt, method):
         half = 0.5 * dt
         v = v + half * dvdt(v, u, i)
         v = v + half * dvdt(v, u, i)
-        return v, u + dt * dudt(v, u, a, b)
+        return v, u + dt * dudt(_below(v, v_peak), u, a, b)
     if method == "semi-implicit":
         v = v + dt * dvdt(v, u, i)
-        return v, u + dt * dudt(v, u, a, b)
+        return v, u + dt * dudt(_below(v, v_peak), u, a, b)
     raise ValueError(f"unknown integrator {method!r}; expected one of {INTEGRATORS}")
+
+
+def _below(v, v_peak):
+    """``v`` with its gradient stopped where ``v >= v_peak`` (the same values)."""
+    if v_peak is None:
+        return v
+    return jnp.where(v >= v_peak, jax.lax.stop_gradient(v), v)
 
 
 def reset(v, u, s, c, d, grad=True):
