@@ -271,10 +271,13 @@ def advance(state, params, key, i_ext=None):
     v, u = integrate(state.v, state.u, current, params.a, params.b, cfg.dt, cfg.integrator,
                      cfg.v_peak if cfg.threshold_grad == "crossing" else None)
     x = v - cfg.v_peak
-    if cfg.threshold_grad == "crossing":  # same sign, so the same spikes; gradient per step
+    crossing = cfg.threshold_grad == "crossing"
+    if crossing:  # steps since the crossing: same sign, so the same spikes (see izhijax.surrogate)
         x = x / jax.lax.stop_gradient(jnp.maximum(v - state.v, MIN_RISE))
     s = spike(x, cfg.surrogate, cfg.surrogate_scale, cfg.inclusive)
     v_new, u_new = reset(v, u, s, params.c, params.d, cfg.reset_grad)
+    if crossing and not cfg.reset_grad:  # a spike ends the backward path of u as it does v's
+        u_new = u_new - jax.lax.stop_gradient(s) * (u - jax.lax.stop_gradient(u))
     sent = s if cfg.synapse_grad else jax.lax.stop_gradient(s)
     pulse = jnp.concatenate([state.pulse[1:], connectivity.propagate(params.weights, sent)[None]])
     return State(v=v_new, u=u_new, pulse=pulse, t=state.t + 1), s, v, u
