@@ -56,35 +56,12 @@ def run(out, smoke=False, seed=0, n_iters=300, lr=0.05, batch=2, exc=5.0, inh=20
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "fit_population.json"), "w") as f:
         json.dump(numbers, f, indent=1)
-    _figure(result.history, n_exc, b, a, (exc, inh), os.path.join(out, "fit_population.png"))
-    return numbers
-
-
-def _figure(history, n_exc, before, after, targets, path):
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.semilogy(history["loss"], "k")
-    ax1.set_xlabel("optimizer step")
-    ax1.set_ylabel("loss (relative error$^2$, training keys)")
-    rates = history["rates"]
-    ax1b = ax1.twinx()
-    ax1b.plot(rates[:, :n_exc].mean(1), "C0", lw=0.8, label="exc")
-    ax1b.plot(rates[:, n_exc:].mean(1), "C3", lw=0.8, label="inh")
-    ax1b.set_ylabel("rate, Hz")
-    ax1b.legend(loc="upper right")
-    x = np.arange(2)
-    ax2.bar(x - 0.25, [before["exc"], before["inh"]], 0.25, label="before", color="0.7")
-    ax2.bar(x, [after["exc"], after["inh"]], 0.25, label="after (held-out keys)", color="k")
-    ax2.bar(x + 0.25, targets, 0.25, label="target", color="C2")
-    ax2.set_xticks(x, ["excitatory", "inhibitory"])
-    ax2.set_ylabel("mean rate, Hz")
-    ax2.legend()
-    fig.suptitle("F1: fitting the Fig. 3 network to population rates")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig = izj.plot.fit_curves(result.history, n_exc, (b["exc"], b["inh"]), (a["exc"], a["inh"]),
+                              (exc, inh), title="F1: the Fig. 3 network fitted to population rates")
+    fig.savefig(os.path.join(out, "fit_population.png"), dpi=110)
+    return numbers
 
 
 def main(argv=None):

@@ -54,7 +54,8 @@ class Config:
             ``(v - v_peak) / max(v - v_before, 1 mV)``; ``"voltage"`` the distance ``v - v_peak`` in
             mV (the plain formulation). See :mod:`izhijax.surrogate` for why.
         reset_grad: keep the gradient through the reset, ``v + s (c - v)``, ``u + s d`` (False, the
-            default, stops it as snnTorch's detached reset; forward unchanged).
+            default, stops it as snnTorch's detached reset; with ``"crossing"`` a spike then also
+            ends the backward path of ``u``: ``u + d`` depends on ``d`` only; forward unchanged).
         synapse_grad: keep the gradient through the spikes a neuron sends to the others (False, the
             default, treats them as given input in the backward pass; forward unchanged).
         n_exc: the first ``n_exc`` neurons are excitatory (for summaries and plots); None means all.
