@@ -36,7 +36,7 @@ def neurons(cell, currents, config):
                            config=config)
 
 
-def run(out, smoke=False, n_iters=400, lr=0.05, progress=True):
+def run(out, smoke=False, n_iters=1500, lr=0.05, progress=True):
     currents = np.linspace(4.0, 22.0, 4 if smoke else 10)
     duration = 300.0 if smoke else 2000.0
     config = izj.Config(dt=0.5, integrator="euler", noise="none")
@@ -57,7 +57,8 @@ def run(out, smoke=False, n_iters=400, lr=0.05, progress=True):
 
         loss = izj.fit.neuron_loss(jnp.asarray(target), kind="mse")
         t0 = time.perf_counter()
-        result = izj.fit.fit(theta, build, loss, optax.adam(lr), key, n_steps, n_iters=n_iters,
+        schedule = optax.exponential_decay(lr, transition_steps=n_iters, decay_rate=0.02)
+        result = izj.fit.fit(theta, build, loss, optax.adam(schedule), key, n_steps, n_iters=n_iters,
                              batch=1, bounds=BOUNDS, progress=progress, tol=0.1)
         fitted = rates(result.params)
         err = np.abs(fitted - target)
@@ -73,7 +74,7 @@ def run(out, smoke=False, n_iters=400, lr=0.05, progress=True):
         curves[cell] = (result.history["loss"], target, report[cell]["start_rates_hz"], fitted)
     numbers = {"experiment": "F3 single-neuron identification from f-I curves", "smoke": smoke,
                "currents": currents.tolist(), "duration_ms": duration, "dt_ms": config.dt,
-               "integrator": config.integrator, "optimizer": f"adam({lr}) on a/0.02, b/0.2, c/10, d/2",
+               "integrator": config.integrator, "optimizer": f"adam({lr} decaying to {lr * 0.02:g}) on a/0.02, b/0.2, c/10, d/2",
                "all_within_1_hz": all(r["within_1_hz"] for r in report.values()), "cells": report}
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "fit_fi_curve.json"), "w") as f:
@@ -110,7 +111,7 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true", help="tiny size for the tests")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "out", "fit_fi_curve"))
     parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--iters", type=int, default=400)
+    parser.add_argument("--iters", type=int, default=1500)
     args = parser.parse_args(argv)
     n = run(args.out, smoke=args.smoke, n_iters=args.iters, lr=args.lr)
     print(json.dumps({c: {k: r[k] for k in ("fitted", "max_abs_error_hz", "optimizer_steps")}

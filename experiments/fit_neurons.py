@@ -27,7 +27,7 @@ def _stats(rates, targets):
             "mean_rate_hz": float(rates.mean())}
 
 
-def run(out, smoke=False, seed=0, n_iters=300, lr=0.1, batch=2, progress=True):
+def run(out, smoke=False, seed=0, n_iters=300, lr=0.1, batch=4, progress=True):
     n_exc, n_inh, n_steps = (80, 20, 300) if smoke else (800, 200, 1000)
     n_iters = 5 if smoke else n_iters
     net_key, target_key, fit_key, eval_key = jax.random.split(jax.random.key(seed), 4)
@@ -39,7 +39,8 @@ def run(out, smoke=False, seed=0, n_iters=300, lr=0.1, batch=2, progress=True):
     t_np = np.asarray(targets, np.float64)
     before = izj.fit.evaluate(params, eval_keys, n_steps).mean(0)
     start = time.perf_counter()
-    result = izj.fit.fit(theta, build, loss, optax.adam(lr), fit_key, n_steps, n_iters=n_iters,
+    schedule = optax.exponential_decay(lr, transition_steps=n_iters, decay_rate=0.1)
+    result = izj.fit.fit(theta, build, loss, optax.adam(schedule), fit_key, n_steps, n_iters=n_iters,
                          batch=batch, progress=progress,
                          summary=lambda r: {"median_rel": float(jnp.median(jnp.abs(r / targets - 1)))})
     fit_s = time.perf_counter() - start
@@ -47,7 +48,8 @@ def run(out, smoke=False, seed=0, n_iters=300, lr=0.1, batch=2, progress=True):
     b, a = _stats(before, t_np), _stats(after, t_np)
     numbers = {
         "experiment": "F2 per-neuron rates", "smoke": smoke, "seed": seed, "n": params.n,
-        "n_steps": n_steps, "fitted": "per-neuron bias current (mV/ms)", "optimizer": f"adam({lr})",
+        "n_steps": n_steps, "fitted": "per-neuron bias current (mV/ms)",
+        "optimizer": f"adam({lr} decaying to {lr * 0.1:g})",
         "batch_keys_per_step": batch, "optimizer_steps": int(len(result.history["loss"])),
         "fit_seconds": fit_s, "held_out_keys": 10, "before": b, "after": a,
         "meets_criteria": bool(a["pearson"] >= 0.95 and a["median_relative_error"] <= 0.15),
