@@ -36,7 +36,7 @@ def neurons(cell, currents, config):
                            config=config)
 
 
-def run(out, smoke=False, n_iters=1500, lr=0.05, progress=True):
+def run(out, smoke=False, n_iters=1500, lr=0.05, kind="mse", progress=True):
     currents = np.linspace(4.0, 22.0, 4 if smoke else 10)
     duration = 300.0 if smoke else 2000.0
     config = izj.Config(dt=0.5, integrator="euler", noise="none")
@@ -55,7 +55,7 @@ def run(out, smoke=False, n_iters=1500, lr=0.05, progress=True):
             n = start.n
             return start.replace(**{k: jnp.full((n,), theta[k] * SCALE[k]) for k in "abcd"})
 
-        loss = izj.fit.neuron_loss(jnp.asarray(target), kind="mse")
+        loss = izj.fit.neuron_loss(jnp.asarray(target), kind=kind)
         t0 = time.perf_counter()
         schedule = optax.exponential_decay(lr, transition_steps=n_iters, decay_rate=0.02)
         result = izj.fit.fit(theta, build, loss, optax.adam(schedule), key, n_steps, n_iters=n_iters,

@@ -152,3 +152,19 @@ def test_grad_timing_script_smoke(tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "grad_timing.json").read_text())
     assert res["grad_step_s"] > 0 and res["forward_run_s"] > 0
+
+
+def test_f2_and_f3_smoke(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
+    import fit_fi_curve
+    import fit_neurons
+    f2 = fit_neurons.run(str(tmp_path), smoke=True, progress=False)
+    assert f2["optimizer_steps"] == 5 and f2["n"] == 100
+    assert f2["after"]["median_relative_error"] < f2["before"]["median_relative_error"]
+    f3 = fit_fi_curve.run(str(tmp_path), smoke=True, progress=False)
+    assert set(f3["cells"]) == {"RS", "IB", "CH", "FS", "LTS"}
+    for cell, r in f3["cells"].items():
+        assert r["start_from"] != cell and len(r["fitted_rates_hz"]) == 4
+    for name in ("fit_neurons", "fit_fi_curve"):
+        assert json.loads((tmp_path / f"{name}.json").read_text())["smoke"] is True
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
