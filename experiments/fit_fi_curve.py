@@ -59,7 +59,8 @@ def run(out, smoke=False, n_iters=1500, lr=0.05, kind="mse", progress=True):
         t0 = time.perf_counter()
         schedule = optax.exponential_decay(lr, transition_steps=n_iters, decay_rate=0.02)
         result = izj.fit.fit(theta, build, loss, optax.adam(schedule), key, n_steps, n_iters=n_iters,
-                             batch=1, bounds=BOUNDS, progress=progress, tol=0.1)
+                             batch=1, bounds=BOUNDS, progress=progress,
+                             tol=0.1 if kind == "mse" else None)
         fitted = rates(result.params)
         err = np.abs(fitted - target)
         report[cell] = {

@@ -50,6 +50,9 @@ def run(out, smoke=False, seed=0, n_iters=300, lr=0.05, batch=2, exc=5.0, inh=20
         "held_out_keys": 10, "rates_before_hz": b, "rates_after_hz": a,
         "rates_after_per_key_hz": per_key(after), "relative_error_after": rel,
         "within_5_percent": bool(max(rel.values()) <= 0.05),
+        "max_relative_error_single_key": {
+            p: float(np.max(np.abs(np.asarray(per_key(after)[p]) / t - 1)))
+            for p, t in (("exc", exc), ("inh", inh))},
         "theta": {k: float(v) for k, v in result.theta.items()},
         "loss_history": result.history["loss"].tolist(),
     }
