@@ -32,8 +32,8 @@ float32 to inf / NaN. Measured one path at a time, the growth has three sources:
    the Euler Jacobian ``1 + dt (0.08 v + 5)`` is > 1 everywhere above -62.5 mV (up to 8.4 below
    threshold). Alone (no synapses) this reaches ~1e7 per 1000 steps; with ``u`` also crossing the
    spikes (``u + s d`` keeps ``d u / d u = 1``) and the ``u`` update reading the overshoot
-   (``izhikevich``, ``semi-implicit``) it grows without bound (1e13 after 1000 steps for one
-   uncoupled neuron with net.m's scheme).
+   (``izhikevich``, ``semi-implicit``) it grows exponentially (2e7 after 1000 steps of uncoupled
+   neurons with net.m's scheme, even with the reset's gradient stopped).
 2. *The synapses.* Through ``W s`` every spike's surrogate reaches all 1000 neurons. The backward
    pass is then a branching process with more than one offspring per spike (the network is chaotic),
    ~1.27 per step whatever the surrogate, its width, or the floor below: still 1e104 after 1000 steps
