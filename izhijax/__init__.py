@@ -6,8 +6,9 @@
     izj.summary(rec)                                         # rates, rhythm
 """
 
-from . import (analysis, connectivity, features, neuron, patterns, plot, surrogate, sweep, validate,
-               wiring)
+from . import (analysis, bptt, connectivity, features, fit, neuron, patterns, plot, surrogate, sweep,
+               validate, wiring)
+from .bptt import spike_counts, spike_rates
 from .analysis import (firing_rates, population_rate, population_rates, power_spectrum,
                        rhythm_frequency, summary, synchrony)
 from .io import Checkpoint, load, load_run, save, save_run

@@ -4,6 +4,8 @@
     izhijax patterns [--out patterns.png] [--x64]
     izhijax sweep [--x NAME=START:STOP:NUM] [--y NAME=V1,V2,...] [--trials K] [--duration MS]
                   [--out sweep.png] [--json sweep.json]
+    izhijax fit [--exc HZ] [--inh HZ] [--iters N] [--lr LR] [--batch K] [--duration MS] [--seed S]
+                [--variant V] [--out fit.png] [--json fit.json]
 
 A bad flag or value prints one line, ``izhijax: error: ...``, and exits with status 2.
 """
@@ -47,6 +49,16 @@ def _seed(text):
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
 
 
@@ -149,6 +161,32 @@ def build_parser():
     sw.add_argument("--json", type=_writable(".json"), default=None,
                     help="also write the summaries with their axes to this JSON file")
     sw.add_argument("--x64", action="store_true", help="simulate in float64")
+    ft = sub.add_parser("fit", help="fit the Fig. 3 network to population firing rates",
+                        description="Fit per-population weight scales, noise scales and bias "
+                                    "currents of the Fig. 3 network to target excitatory and "
+                                    "inhibitory rates (Adam on surrogate gradients), then evaluate "
+                                    "on 10 held-out noise keys.")
+    ft.add_argument("--exc", type=_positive_float, default=5.0,
+                    help="target excitatory rate in Hz (default 5)")
+    ft.add_argument("--inh", type=_positive_float, default=20.0,
+                    help="target inhibitory rate in Hz (default 20)")
+    ft.add_argument("--iters", type=_positive_int, default=300,
+                    help="maximum optimizer steps (default 300)")
+    ft.add_argument("--lr", type=_positive_float, default=0.05, help="Adam learning rate (default 0.05)")
+    ft.add_argument("--batch", type=_positive_int, default=2,
+                    help="noise keys averaged per optimizer step (default 2)")
+    ft.add_argument("--duration", type=_positive_float, default=1000.0,
+                    help="simulated time per run in ms (default 1000)")
+    ft.add_argument("--seed", type=_seed, default=0, help="seed of the network and noise (default 0)")
+    ft.add_argument("--variant", choices=VARIANTS, default="brian2",
+                    help="which seed's schedule to follow (default brian2)")
+    ft.add_argument("--neurons", type=_positive_int, default=1000,
+                    help="network size, 80%% excitatory (default 1000)")
+    ft.add_argument("--out", type=_writable(".png"), default="fit.png",
+                    help="PNG file for the loss curve and rates (default fit.png)")
+    ft.add_argument("--json", type=_writable(".json"), default=None,
+                    help="also write the numbers to this .json file")
+    ft.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -252,13 +290,63 @@ def sweep(args):
         with open(args.json, "w") as f:
             json.dump(res.to_dict(), f)
         print(f"  summaries  {args.json}")
+def fit(args):
+    import json
+
+    import jax
+    import matplotlib
+    matplotlib.use("Agg")
+    import numpy as np
+    import optax
+
+    import izhijax as izj
+    from izhijax.plot import fit_curves
+
+    if args.neurons < 2:
+        raise ValueError("--neurons must be at least 2 (one excitatory, one inhibitory)")
+    n_exc = max(1, min(args.neurons - 1, round(0.8 * args.neurons)))
+    net_key, fit_key, eval_key = jax.random.split(jax.random.key(args.seed), 3)
+    params = izj.izhikevich2003(net_key, n_exc=n_exc, n_inh=args.neurons - n_exc,
+                                variant=args.variant)
+    n_steps = max(1, round(args.duration / params.config.dt))
+    theta, build = izj.fit.population_parameters(params)
+    targets = {"exc": args.exc, "inh": args.inh}
+    loss = izj.fit.population_loss(targets, n_exc)
+    eval_keys = jax.random.split(eval_key, 10)
+    pops = lambda r: (float(np.mean(r[..., :n_exc])), float(np.mean(r[..., n_exc:])))
+    before = pops(izj.fit.evaluate(params, eval_keys, n_steps))
+    print(f"izhijax fit: variant={args.variant} seed={args.seed} neurons={n_exc}+"
+          f"{args.neurons - n_exc} steps={n_steps} targets exc {args.exc:g} Hz / inh "
+          f"{args.inh:g} Hz, adam({args.lr:g}), {args.batch} keys per step")
+    start = time.perf_counter()
+    result = izj.fit.fit(theta, build, loss, optax.adam(args.lr), fit_key, n_steps,
+                         n_iters=args.iters, batch=args.batch, progress=not args.no_progress,
+                         tol=4e-4, summary=lambda r: dict(zip(("exc", "inh"), pops(r))))
+    fit_s = time.perf_counter() - start
+    after = pops(izj.fit.evaluate(result.params, eval_keys, n_steps))
+    steps = len(result.history["loss"])
+    print(f"  optimizer steps {steps} in {fit_s:.1f} s")
+    print(f"  before          exc {before[0]:.2f} Hz / inh {before[1]:.2f} Hz (10 held-out keys)")
+    print(f"  after           exc {after[0]:.2f} Hz / inh {after[1]:.2f} Hz (10 held-out keys)")
+    print("  fitted          " + ", ".join(f"{k}={float(v):.4g}" for k, v in result.theta.items()))
+    fig = fit_curves(result.history, n_exc, before, after, (args.exc, args.inh))
+    fig.savefig(args.out, dpi=110)
+    print(f"  figure          {args.out}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"targets_hz": targets, "before_hz": dict(zip(("exc", "inh"), before)),
+                       "after_hz": dict(zip(("exc", "inh"), after)), "optimizer_steps": steps,
+                       "fit_seconds": fit_s,
+                       "theta": {k: float(v) for k, v in result.theta.items()},
+                       "loss": result.history["loss"].tolist()}, f, indent=1)
+        print(f"  numbers         {args.json}")
     return 0
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return {"fig3": fig3, "patterns": patterns, "sweep": sweep}[args.command](args)
+        return {"fig3": fig3, "patterns": patterns, "sweep": sweep, "fit": fit}[args.command](args)
     except (OSError, ValueError, FloatingPointError) as err:     # FloatingPointError: divergence
         print(f"izhijax: error: {err}", file=sys.stderr)
         return 1

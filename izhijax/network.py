@@ -29,6 +29,9 @@ from .neuron import INTEGRATORS, integrate, reset
 from .surrogate import SURROGATES, spike
 
 NOISE_KINDS = ("normal", "uniform", "none")
+THRESHOLD_GRADS = ("crossing", "voltage")
+MIN_RISE = 1.0
+"""Floor (mV) of the per-step rise of v that normalises the crossing-time surrogate."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +49,17 @@ class Config:
         noise: thalamic noise per step: ``"normal"`` (``amp * randn``, Brian2 and net.m),
             ``"uniform"`` (``amp * U(0, 1)``, PymoNNto) or ``"none"``.
         surrogate: surrogate derivative of the spike function, a key of ``izhijax.surrogate.SURROGATES``.
-        surrogate_scale: its inverse width in 1/mV.
-        reset_grad: keep the gradient through the reset (False stops it; forward unchanged).
+        surrogate_scale: its inverse width: in 1/step with ``threshold_grad="crossing"``, in 1/mV
+            with ``"voltage"``.
+        threshold_grad: what the surrogate sees (backward only, spikes are the same):
+            ``"crossing"`` (default) the time since the threshold crossing in steps,
+            ``(v - v_peak) / max(v - v_before, 1 mV)``; ``"voltage"`` the distance ``v - v_peak`` in
+            mV (the plain formulation). See :mod:`izhijax.surrogate` for why.
+        reset_grad: keep the gradient through the reset, ``v + s (c - v)``, ``u + s d`` (False, the
+            default, stops it as snnTorch's detached reset; with ``"crossing"`` a spike then also
+            ends the backward path of ``u``: ``u + d`` depends on ``d`` only; forward unchanged).
+        synapse_grad: keep the gradient through the spikes a neuron sends to the others (False, the
+            default, treats them as given input in the backward pass; forward unchanged).
         n_exc: the first ``n_exc`` neurons are excitatory (for summaries and plots); None means all.
     """
 
@@ -59,7 +71,9 @@ class Config:
     noise: str = "normal"
     surrogate: str = "fast_sigmoid"
     surrogate_scale: float = 1.0
-    reset_grad: bool = True
+    threshold_grad: str = "crossing"
+    reset_grad: bool = False
+    synapse_grad: bool = False
     n_exc: Optional[int] = None
 
     def __post_init__(self):
@@ -79,13 +93,16 @@ class Config:
         if self.surrogate not in SURROGATES:
             raise ValueError(
                 f"Config.surrogate must be one of {tuple(SURROGATES)}, got {self.surrogate!r}")
+        if self.threshold_grad not in THRESHOLD_GRADS:
+            raise ValueError(f"Config.threshold_grad must be one of {THRESHOLD_GRADS}, "
+                             f"got {self.threshold_grad!r}")
         if isinstance(self.delay, bool) or not isinstance(self.delay, numbers.Integral) \
                 or self.delay < 1:
             raise ValueError(f"Config.delay must be an integer >= 1 step, got {self.delay!r}")
         if self.n_exc is not None and (isinstance(self.n_exc, bool) or not isinstance(
                 self.n_exc, numbers.Integral) or self.n_exc < 0):
             raise ValueError(f"Config.n_exc must be None or an integer >= 0, got {self.n_exc!r}")
-        for name in ("inclusive", "reset_grad"):
+        for name in ("inclusive", "reset_grad", "synapse_grad"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"Config.{name} must be True or False, got {getattr(self, name)!r}")
 
@@ -297,10 +314,18 @@ def advance(state, params, key, i_ext=None, z=None):
     current = state.pulse[0] + params.bias + z_noise
     if i_ext is not None:
         current = current + i_ext
-    v, u = integrate(state.v, state.u, current, params.a, params.b, cfg.dt, cfg.integrator)
-    s = spike(v - cfg.v_peak, cfg.surrogate, cfg.surrogate_scale, cfg.inclusive)
+    v, u = integrate(state.v, state.u, current, params.a, params.b, cfg.dt, cfg.integrator,
+                     cfg.v_peak if cfg.threshold_grad == "crossing" else None)
+    x = v - cfg.v_peak
+    crossing = cfg.threshold_grad == "crossing"
+    if crossing:  # steps since the crossing: same sign, so the same spikes (see izhijax.surrogate)
+        x = x / jax.lax.stop_gradient(jnp.maximum(v - state.v, MIN_RISE))
+    s = spike(x, cfg.surrogate, cfg.surrogate_scale, cfg.inclusive)
     v_new, u_new = reset(v, u, s, params.c, params.d, cfg.reset_grad)
-    pulse = jnp.concatenate([state.pulse[1:], connectivity.propagate(params.weights, s)[None]])
+    if crossing and not cfg.reset_grad:  # a spike ends the backward path of u as it does v's
+        u_new = u_new - jax.lax.stop_gradient(s) * (u - jax.lax.stop_gradient(u))
+    sent = s if cfg.synapse_grad else jax.lax.stop_gradient(s)
+    pulse = jnp.concatenate([state.pulse[1:], connectivity.propagate(params.weights, sent)[None]])
     return State(v=v_new, u=u_new, pulse=pulse, t=state.t + 1), s, v, u
 
 

@@ -166,3 +166,44 @@ def _edges(c):
         return np.array([c[0] - 0.5, c[0] + 0.5])
     mid = (c[1:] + c[:-1]) / 2
     return np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
+
+
+def fit_curves(history, n_exc, before, after, targets, *, title=None, fig=None):
+    """A population-rate fit: loss and rates over the optimizer steps, rates before / after.
+
+    Args:
+        history: :attr:`izhijax.fit.FitResult.history` (``loss`` ``(S,)``, ``rates`` ``(S, n)``).
+        n_exc: number of excitatory neurons (the first ``n_exc``).
+        before, after: ``(exc, inh)`` mean rates in Hz (on held-out keys).
+        targets: ``(exc, inh)`` target rates in Hz.
+        title: optional figure title.
+        fig: optional matplotlib figure to draw into.
+
+    Returns:
+        The matplotlib figure.
+    """
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.semilogy(np.asarray(history["loss"]), "k", label="loss")
+    ax1.set_xlabel("optimizer step")
+    ax1.set_ylabel("loss (training keys)")
+    rates = np.asarray(history["rates"])
+    axr = ax1.twinx()
+    axr.plot(rates[:, :n_exc].mean(1), "C0", lw=0.8, label="exc rate")
+    axr.plot(rates[:, n_exc:].mean(1), "C3", lw=0.8, label="inh rate")
+    for target, color in zip(targets, ("C0", "C3")):
+        axr.axhline(target, color=color, ls=":", lw=0.8)
+    axr.set_ylabel("rate, Hz")
+    axr.legend(loc="upper right")
+    x = np.arange(2)
+    ax2.bar(x - 0.25, before, 0.25, label="before", color="0.7")
+    ax2.bar(x, after, 0.25, label="after (held-out keys)", color="k")
+    ax2.bar(x + 0.25, targets, 0.25, label="target", color="C2")
+    ax2.set_xticks(x, ["excitatory", "inhibitory"])
+    ax2.set_ylabel("mean rate, Hz")
+    ax2.legend()
+    fig.suptitle(title or "Fitting population rates")
+    fig.tight_layout()
+    return fig

@@ -17,6 +17,54 @@ straight_through   ``1``                                                 Bengio 
 
 All are normalised to a peak of 1 at ``x = 0``; only the width changes with ``scale``. Zenke & Vogels
 (2021) found the shape matters little and the scale a lot.
+
+Finite gradients through long runs
+----------------------------------
+The plain formulation -- surrogate on ``x = v - 30`` in mV, gradient through the reset
+``v + s (c - v)``, ``u + s d``, through the update of ``u`` and through the synaptic pulse ``W s`` --
+gives gradients that grow exponentially with the number of steps: through 1000 Euler steps of the
+Fig. 3 network ``|d rate / d bias|`` reaches ~1e135 in float64 (growth ~1.3 per step) and overflows
+float32 to inf / NaN. Measured one path at a time, the growth has three sources:
+
+1. *The reset.* At dt = 1 ms a spiking step ends far past 30 mV (the Brian2 reference reaches
+   v = 361; net.m's half steps ~1000). The reset's gradient ``(c - v) sigma'(v - 30)`` carries that
+   overshoot, up to |c - v| ~ 400, into the past, where the ``v^2`` term multiplies it again:
+   the Euler Jacobian ``1 + dt (0.08 v + 5)`` is > 1 everywhere above -62.5 mV (up to 8.4 below
+   threshold). Alone (no synapses) this reaches ~1e7 per 1000 steps; with ``u`` also crossing the
+   spikes (``u + s d`` keeps ``d u / d u = 1``) and the ``u`` update reading the overshoot
+   (``izhikevich``, ``semi-implicit``) it grows exponentially (2e7 after 1000 steps of uncoupled
+   neurons with net.m's scheme, even with the reset's gradient stopped).
+2. *The synapses.* Through ``W s`` every spike's surrogate reaches all 1000 neurons. The backward
+   pass is then a branching process with more than one offspring per spike (the network is chaotic),
+   ~1.27 per step whatever the surrogate, its width, or the floor below: still 1e104 after 1000 steps
+   when only the synapses keep their gradient.
+3. *The scale.* A surrogate of peak 1 per mV says a 1 mV push at threshold makes a whole spike,
+   while v rises ~300 mV in the crossing step: the threshold gradient is ~300 times too steep and,
+   centred on 30 mV, all but vanishes for a spike that lands at 361 mV.
+
+izhijax's default (``Config(threshold_grad="crossing", reset_grad=False, synapse_grad=False)``)
+changes only the backward pass; spikes and states are bit for bit those of the plain run:
+
+* the surrogate sees the *time since the crossing*, in steps:
+  ``x = (v - v_peak) / max(v - v_before, 1 mV)`` (the rise of the step is held constant in the
+  gradient). It has the sign of ``v - v_peak``, so the spikes are the same; a spike landing at
+  361 mV from 28.7 mV has x = 0.99 steps and a full gradient; the slope is per step;
+* the overshoot past ``v_peak`` carries no gradient into the update of ``u`` (it is an artifact of
+  the step length: the model resets at 30);
+* a spike ends the backward path of its neuron: after the reset ``v = c`` and ``u = u + d`` depend
+  on ``c`` and ``d`` but not, in the gradient, on the state before (the derivative of ``v <- c`` is
+  exactly 0; cutting ``u`` too keeps ``v`` and ``u`` consistent, and with ``u`` alone crossing the
+  spikes the gradient of the rate of adapting excitatory neurons has the wrong sign);
+* spikes sent to other neurons are input in the backward pass: the gradient reaches the weights
+  (``d pulse / d W = s``) and every neuron's own parameters, but not the chain of the chaos.
+
+Each ISI is then one bounded backward path, and gradients stay finite for every integrator and
+surrogate (tests/test_gradients.py: 20 keys, 1000 steps, float32). The gradient of a population's
+mean rate has the sign of the finite-difference slope of the noise-averaged rate with respect to its
+own bias, noise and the weight scales; what it leaves out is the network's feedback (a higher
+excitatory rate raising the inhibitory one), which the fit loop sees through the rates it measures
+at each iteration. ``threshold_grad="voltage"``, ``reset_grad=True`` and ``synapse_grad=True``
+bring back the plain formulation, piece by piece.
 """
 
 from functools import partial

@@ -88,7 +88,7 @@ def test_raise_inside_a_users_jit_through_checkify(unstable):
 def test_cli_fig3_exits_with_an_error_when_the_run_diverges(monkeypatch, tmp_path, capsys):
     real = izj.izhikevich2003
     monkeypatch.setattr(izj, "izhikevich2003",
-                        lambda key, variant: real(key, n_exc=8, n_inh=2, variant=variant)
+                        lambda key, variant, **kw: real(key, n_exc=8, n_inh=2, variant=variant, **kw)
                         .replace(a=5.0, bias=10.0))
     code = cli.main(["fig3", "--duration", "500", "--out", str(tmp_path / "f.png")])
     err = capsys.readouterr().err.strip().splitlines()
