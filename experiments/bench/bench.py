@@ -196,21 +196,37 @@ def measure(case, steps, args, fh):
     return row
 
 
+def median_row(case_rows):
+    """One row per case: the median round's numbers, with every round's time kept."""
+    ok = [r for r in case_rows if "error" not in r]
+    if not ok:
+        return case_rows[0]
+    ok.sort(key=lambda r: r["s_per_sim_s"])
+    row = dict(ok[(len(ok) - 1) // 2])
+    row["rounds_s_per_sim_s"] = [r["s_per_sim_s"] for r in case_rows if "error" not in r]
+    return row
+
+
 def table(rows):
-    head = ("| workload | N | simulator | s per simulated s | setup s | compile s | spikes per sim s "
-            "| exc / inh Hz | peak MB |\n|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| workload | N | simulator | s per simulated s | vs Brian2 C++ | setup s | compile s "
+            "| spikes per sim s | exc / inh Hz | peak MB |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    # The reference of each workload: Brian2 cpp_standalone (Fig. 3), with 2 threads (scaled).
+    ref = {(r["workload"], r["n"]): r["s_per_sim_s"] for r in rows if "error" not in r and
+           r["label"] in ("Brian2 cpp_standalone", "Brian2 cpp_standalone 2 thread(s)")}
     lines = []
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['workload']} | {r['n']:,} | {r['label']} | not run: {r['error']} "
-                         "| | | | | |")
+                         "| | | | | | |")
             continue
+        base = ref.get((r["workload"], r["n"]))
+        ratio = f"{r['s_per_sim_s'] / base:.2f}" if base else ""
         # izhijax: setup = building the network, compile = XLA; peers: setup = Python model
         # construction, compile = code generation and compilation (Brian2), tracing (BrainPy).
         setup = r.get("setup_s", r["build_s"] if "compile_s" in r else 0.0)
         compile_s = r.get("compile_s", r.get("build_s", 0.0))
         lines.append(f"| {r['workload']} | {r['n']:,} | {r['label']} | {r['s_per_sim_s']:.4g} | "
-                     f"{setup:.2f} | {compile_s:.2f} | {r['spikes'] / r['sim_seconds']:,.0f} | "
+                     f"{ratio} | {setup:.2f} | {compile_s:.2f} | {r['spikes'] / r['sim_seconds']:,.0f} | "
                      f"{r['rate_exc']:.1f} / {r['rate_inh']:.1f} | {r['peak_rss_mb']:.0f} |")
     return head + "\n".join(lines) + "\n"
 
@@ -247,6 +263,9 @@ def main(argv=None):
                     help="comma-separated peers to run (brian2,pymonnto,brainpy) or 'none'")
     ap.add_argument("--venv-dir", default=ROOT, help="where the peers' .venv-* live or are made")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per izhijax case (median)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every case this many times, round-robin (peers included), and report "
+                         "the median over rounds")
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--workloads", default="fig3,scaled", help="fig3, scaled or both")
     ap.add_argument("--sizes", default="", help="N of the scaled family, e.g. 1000,10000")
@@ -267,7 +286,12 @@ def main(argv=None):
         todo, steps = cases(args)
         log(f"{len(todo)} cases on {platform.node()} ({platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs)", fh)
-        rows = [measure(c, steps, args, fh) for c in todo]
+        rounds = []
+        for r in range(args.rounds):
+            if args.rounds > 1:
+                log(f"round {r + 1} of {args.rounds}", fh)
+            rounds.append([measure(c, steps, args, fh) for c in todo])
+        rows = [median_row(list(case_rows)) for case_rows in zip(*rounds)]
         log(f"done in {time.time() - start:.0f} s", fh)
     meta = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 machine=platform.node(), processor=platform.processor() or platform.machine(),
