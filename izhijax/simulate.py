@@ -10,7 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .network import advance, init_state, unit_noise
+from .network import advance, init_state
+from .threefry import unit_noise_block
 from .validate import (check_inputs, check_key, check_n_steps, check_params, check_state,
                        is_traced)
 
@@ -142,8 +143,7 @@ def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes
     def blocks(carry, inputs, n_blocks, size):
         # The noise of steps t .. t + size - 1 in one vmapped draw, then a scan over those steps.
         def outer(carry, i_blk):
-            t = carry[0].t + jnp.arange(size, dtype=carry[0].t.dtype)
-            z = jax.vmap(lambda t: unit_noise(key, t, (params.n,), params.v0.dtype, cfg.noise))(t)
+            z = unit_noise_block(key, carry[0].t, size, params.n, params.v0.dtype, cfg.noise)
             return jax.lax.scan(body, carry, (i_blk, z))
 
         if inputs is not None:
