@@ -11,7 +11,7 @@ array ``W[post, pre]``  dense, post-major ``(n_post, n_pre)``            ``W s``
 =====================  ==============================================  ==================================
 
 Event-driven propagation (the last two) gathers the indices of this step's spikes into a buffer of
-fixed size (a running count and a binary search per slot, the equivalent of
+fixed size (one ``lax.top_k`` of the fired neurons' reversed indices, the equivalent of
 ``jnp.nonzero(size=...)``) and touches only those neurons' outgoing synapses. The
 buffer sizes are static (``buffers``, increasing, by default a geometric ladder: see
 :func:`default_buffers`); each step ``lax.switch`` picks the smallest buffer that holds every spike,
@@ -218,25 +218,32 @@ def propagate(weights, spikes):
     return jnp.dot(weights, spikes, precision="highest")
 
 
-def _fired(position, size):
-    """Indices of the first ``size`` fired neurons and a mask of the valid ones (``(size,)`` each).
+def _fired(spikes, size):
+    """Indices of the first ``size`` fired neurons, ascending, and a mask of the valid ones.
 
-    ``position`` is the running count of spikes (``cumsum(spikes != 0)``); the ``j``-th spike is
-    where it first reaches ``j + 1`` (a binary search per slot: cheaper on CPU than
-    ``jnp.nonzero(size=...)``, which scatters every neuron). Unused slots hold ``n`` (masked).
+    One ``lax.top_k`` of the key ``n - i`` of each fired neuron ``i`` (0 for the others): the ``size``
+    largest keys are the ``size`` smallest fired indices, in increasing order. On CPU this is one
+    library call per step, where a running count plus a binary search per slot
+    (``jnp.searchsorted``) ran a loop of ``log2 n`` iterations of several kernels each, and
+    ``jnp.nonzero(size=...)`` scatters every neuron (Fig. 3 network, same-process A/B: about
+    a quarter less time per step than the binary search, same indices). Unused slots hold
+    ``n - 1`` (masked). Returns ``(idx, valid)``, int32 and bool, shape ``(size,)`` each.
     """
-    want = jnp.arange(1, size + 1, dtype=position.dtype)
-    idx = jnp.searchsorted(position, want, side="left").astype(jnp.int32)
-    return jnp.minimum(idx, position.shape[0] - 1), idx < position.shape[0]
+    n = spikes.shape[0]
+    kind = jnp.float32 if n < 2**24 else jnp.int32      # float32 keys are exact below 2**24
+    key = jnp.where(spikes != 0, jnp.arange(n, 0, -1, dtype=kind), 0)
+    val, idx = jax.lax.top_k(key, size)
+    valid = val > 0
+    return jnp.where(valid, idx, n - 1).astype(jnp.int32), valid
 
 
 def _switch(spikes, buffers, event, full):
-    """Run ``event(position, size)`` with the smallest buffer holding every spike, else ``full()``."""
+    """Run ``event(size)`` with the smallest buffer holding every spike, else ``full()``."""
     if not buffers:
         return full()
-    position = jnp.cumsum(spikes != 0, dtype=jnp.int32)
-    branch = jnp.sum(position[-1] > jnp.asarray(buffers, jnp.int32))
-    branches = [partial(event, position, size) for size in buffers] + [full]
+    count = jnp.sum(spikes != 0, dtype=jnp.int32)
+    branch = jnp.sum(count > jnp.asarray(buffers, jnp.int32))
+    branches = [partial(event, size) for size in buffers] + [full]
     return jax.lax.switch(branch, [lambda _, f=f: f() for f in branches], None)
 
 
@@ -246,8 +253,8 @@ def _dense_full(w, spikes):
 
 @partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _event_dense(buffers, w, spikes):
-    def event(position, size):
-        idx, valid = _fired(position, size)
+    def event(size):
+        idx, valid = _fired(spikes, size)
         coef = jnp.where(valid, spikes[idx], 0)
         return jnp.dot(coef, w[idx], precision="highest")
 
@@ -268,8 +275,8 @@ def _sparse_full(n_post, post, w, spikes):
 
 @partial(jax.custom_jvp, nondiff_argnums=(0, 1))
 def _event_sparse(n_post, buffers, post, w, spikes):
-    def event(position, size):
-        idx, valid = _fired(position, size)
+    def event(size):
+        idx, valid = _fired(spikes, size)
         coef = jnp.where(valid, spikes[idx], 0).astype(w.dtype)
         targets = jnp.where(valid[:, None], post[idx], n_post)
         return jnp.zeros(n_post, w.dtype).at[targets].add(w[idx] * coef[:, None], mode="drop")

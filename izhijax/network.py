@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from . import connectivity
 from .neuron import INTEGRATORS, integrate, reset
-from .surrogate import SURROGATES, spike
+from .surrogate import SURROGATES, spike, spike_per_rise
 
 NOISE_KINDS = ("normal", "uniform", "none")
 THRESHOLD_GRADS = ("crossing", "voltage")
@@ -318,9 +318,12 @@ def advance(state, params, key, i_ext=None, z=None):
                      cfg.v_peak if cfg.threshold_grad == "crossing" else None)
     x = v - cfg.v_peak
     crossing = cfg.threshold_grad == "crossing"
-    if crossing:  # steps since the crossing: same sign, so the same spikes (see izhijax.surrogate)
-        x = x / jax.lax.stop_gradient(jnp.maximum(v - state.v, MIN_RISE))
-    s = spike(x, cfg.surrogate, cfg.surrogate_scale, cfg.inclusive)
+    if crossing:  # steps since the crossing, x / rise: same sign, so the same spikes; the division
+        # is in the backward pass only (see izhijax.surrogate)
+        rise = jax.lax.stop_gradient(jnp.maximum(v - state.v, MIN_RISE))
+        s = spike_per_rise(x, rise, cfg.surrogate, cfg.surrogate_scale, cfg.inclusive)
+    else:
+        s = spike(x, cfg.surrogate, cfg.surrogate_scale, cfg.inclusive)
     v_new, u_new = reset(v, u, s, params.c, params.d, cfg.reset_grad)
     if crossing and not cfg.reset_grad:  # a spike ends the backward path of u as it does v's
         u_new = u_new - jax.lax.stop_gradient(s) * (u - jax.lax.stop_gradient(u))

@@ -10,7 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .network import advance, init_state, unit_noise
+from .network import advance, init_state
+from .threefry import unit_noise_block
 from .validate import (check_inputs, check_key, check_n_steps, check_params, check_state,
                        is_traced)
 
@@ -108,7 +109,7 @@ def _indices(name, idx, n):
 
 
 NOISE_BLOCK_STEPS = 50
-"""Steps of noise drawn at once (one vmapped draw per block; fewer for large networks)."""
+"""Steps of noise drawn at once (one draw per block, :mod:`izhijax.threefry`; fewer for large networks)."""
 NOISE_BLOCK_VALUES = 2**20
 """At most this many noise values per block (bounds the block's memory: 4 MB in float32)."""
 
@@ -140,10 +141,9 @@ def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes
         return (state, counts + fired, bad), out
 
     def blocks(carry, inputs, n_blocks, size):
-        # The noise of steps t .. t + size - 1 in one vmapped draw, then a scan over those steps.
+        # The noise of steps t .. t + size - 1 in one draw (the per-step bits), then a scan over them.
         def outer(carry, i_blk):
-            t = carry[0].t + jnp.arange(size, dtype=carry[0].t.dtype)
-            z = jax.vmap(lambda t: unit_noise(key, t, (params.n,), params.v0.dtype, cfg.noise))(t)
+            z = unit_noise_block(key, carry[0].t, size, params.n, params.v0.dtype, cfg.noise)
             return jax.lax.scan(body, carry, (i_blk, z))
 
         if inputs is not None:
@@ -172,8 +172,9 @@ def simulate(params, key, n_steps, *, state=None, inputs=None, record_v=(0,), re
              record_spikes=True, chunk_size=None, progress=False, on_divergence="warn"):
     """Run the network for ``n_steps`` steps: one compiled ``lax.scan`` over :func:`izhijax.step`.
 
-    The noise is drawn ahead in blocks of steps (:func:`noise_block`; one vmapped draw per block,
-    the same bits as drawing it in each step), a scan over blocks around the scan over steps.
+    The noise is drawn ahead in blocks of steps (:func:`noise_block`; one draw per block by
+    :mod:`izhijax.threefry`, the same bits as drawing it in each step), a scan over blocks around
+    the scan over steps.
 
     Args:
         params: :class:`Params` (e.g. from :func:`izhijax.izhikevich2003`).

@@ -131,3 +131,32 @@ def spike(x, surrogate="fast_sigmoid", scale=1.0, inclusive=True):
 def _spike_jvp(surrogate, scale, inclusive, primals, tangents):
     (x,), (dx,) = primals, tangents
     return heaviside(x, inclusive), SURROGATES[surrogate](x, scale).astype(x.dtype) * dx
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+def spike_per_rise(x, rise, surrogate="fast_sigmoid", scale=1.0, inclusive=True):
+    """:func:`spike` of ``x / rise`` for a positive ``rise``, with the division in the backward pass only.
+
+    ``x / rise`` has the sign of ``x``, so the forward pass is the step of ``x`` itself and a run that
+    takes no gradient does no division; the tangent is that of ``spike(x / rise)`` with ``rise``
+    held constant: ``sigma'(x / rise) dx / rise``.
+
+    Args:
+        x: distance to threshold, ``v - v_peak`` in mV, any shape, floating dtype.
+        rise: positive normaliser broadcastable to ``x`` (the crossing-time formulation's
+            ``max(v - v_before, 1 mV)``); it takes no gradient.
+        surrogate, scale, inclusive: as in :func:`spike` (static; ``scale`` in 1/step here).
+
+    Returns:
+        0/1 array of the dtype and shape of ``x``.
+    """
+    del rise, surrogate, scale
+    return heaviside(x, inclusive)
+
+
+@spike_per_rise.defjvp
+def _spike_per_rise_jvp(surrogate, scale, inclusive, primals, tangents):
+    (x, rise), (dx, _) = primals, tangents
+    rise = jax.lax.stop_gradient(rise)
+    return heaviside(x, inclusive), (SURROGATES[surrogate](x / rise, scale).astype(x.dtype)
+                                     * (dx / rise))

@@ -8,7 +8,12 @@ a busy machine slows them alike:
 * noise: drawn per step inside the scan (``noise_block = 1``, the original formulation) vs drawn in
   vmapped blocks of steps (the default, same bits); and no noise at all (the floor of the rest of
   the step; the network then stays silent, so it also removes propagation work);
-* float32 (the benchmark's dtype).
+* float32 (the benchmark's dtype);
+* what issue 5's second pass changed, each put back alone: the noise block drawn by the vmapped
+  ``jax.random`` call (JAX lowers Threefry as a rolled loop on CPU) instead of
+  :mod:`izhijax.threefry`'s unrolled rounds (the same bits); the fired neurons found by a running
+  count and ``jnp.searchsorted`` (a loop of binary-search steps) instead of one ``lax.top_k``;
+  and the crossing-time surrogate replaced by ``threshold_grad="voltage"`` (no backward-only work).
 
 Writes ``step_profile.json`` and ``step_profile.png`` (microseconds per step) to ``--out``
 (default ``experiments/out/step_profile``). ``--smoke`` runs 50 steps and 2 repeats.
@@ -32,6 +37,28 @@ sys.path.insert(0, ROOT)
 import izhijax as izj  # noqa: E402
 
 _simulate = sys.modules["izhijax.simulate"]
+_connectivity = sys.modules["izhijax.connectivity"]
+_network = sys.modules["izhijax.network"]
+
+
+def _rolled_noise(key, t0, size, n, dtype, kind):
+    """The block as the first pass drew it: ``jax.random`` vmapped over the steps."""
+    t = t0 + jnp.arange(size, dtype=jnp.asarray(t0).dtype)
+    return jax.vmap(lambda t: _network.unit_noise(key, t, (n,), dtype, kind))(t)
+
+
+def _searchsorted_fired(spikes, size):
+    """Fired indices as the first pass found them: running count, binary search per slot."""
+    position = jnp.cumsum(spikes != 0, dtype=jnp.int32)
+    want = jnp.arange(1, size + 1, dtype=jnp.int32)
+    idx = jnp.searchsorted(position, want, side="left").astype(jnp.int32)
+    return jnp.minimum(idx, position.shape[0] - 1), idx < position.shape[0]
+
+
+PATCHES = {
+    "rolled noise": {(_simulate, "unit_noise_block"): _rolled_noise},
+    "searchsorted": {(_connectivity, "_fired"): _searchsorted_fired},
+}
 
 
 def variants():
@@ -40,6 +67,7 @@ def variants():
     event = izj.izhikevich2003(key, dtype=jnp.float32, propagation="event")
     sparse = dense.replace(weights=izj.wiring.from_dense(dense.weights))
     silent = dict(noise="none")
+    voltage = event.replace(config=event.config.replace(threshold_grad="voltage"))
     return {
         "dense, noise per step": (dense, 1),
         "dense, noise in blocks": (dense, None),
@@ -48,6 +76,9 @@ def variants():
         "sparse event, noise in blocks": (sparse, None),
         "dense, no noise": (dense.replace(config=dense.config.replace(**silent)), None),
         "event, no noise": (event.replace(config=event.config.replace(**silent)), None),
+        "event, voltage surrogate": (voltage, None),
+        "event, rolled-loop noise (before)": (event, None, "rolled noise"),
+        "event, searchsorted fired (before)": (event, None, "searchsorted"),
     }
 
 
@@ -61,11 +92,19 @@ def main(argv=None):
     steps, repeats = (50, 2) if args.smoke else (args.steps, args.repeats)
     default_block = _simulate.NOISE_BLOCK_STEPS
     runs, compile_s = {}, {}
-    for name, (params, block) in variants().items():
+    for name, (params, block, *patch) in variants().items():
         _simulate.NOISE_BLOCK_STEPS = default_block if block is None else block
+        saved = {}
+        for (module, attr), value in (PATCHES[patch[0]] if patch else {}).items():
+            saved[module, attr] = getattr(module, attr)
+            setattr(module, attr, value)
         _simulate._run.clear_cache()
-        runs[name], compile_s[name] = izj.compile_simulation(
-            params, jax.random.key(1), steps, record_spikes=False, record_v=[])
+        try:
+            runs[name], compile_s[name] = izj.compile_simulation(
+                params, jax.random.key(1), steps, record_spikes=False, record_v=[])
+        finally:
+            for (module, attr), value in saved.items():
+                setattr(module, attr, value)
     _simulate.NOISE_BLOCK_STEPS = default_block
     times = {name: [] for name in runs}
     spikes = {}
