@@ -164,7 +164,19 @@ def test_f2_and_f3_smoke(tmp_path):
     f3 = fit_fi_curve.run(str(tmp_path), smoke=True, progress=False)
     assert set(f3["cells"]) == {"RS", "IB", "CH", "FS", "LTS"}
     for cell, r in f3["cells"].items():
-        assert r["start_from"] != cell and len(r["fitted_rates_hz"]) == 4
+        assert r["start_from"] != cell and cell not in r["start_labels"]
+        assert r["start"] != r["true"] and len(r["fitted_rates_hz"]) == 4
+        # The error tracked from the differentiable run's exact counts is the plain simulator's.
+        err = np.abs(np.subtract(r["fitted_rates_hz"], r["target_rates_hz"])).max()
+        assert err == r["max_abs_error_hz"]
+        assert np.isclose(err, min(r["max_abs_error_hz_per_start"]))
+        assert all(b <= a for a, b in zip(r["max_abs_error_hz_per_start_at_start"],
+                                          r["max_abs_error_hz_per_start"]))
+    # Gradient steps improve on the starts: summed over cells, the best error falls well below
+    # the best error of any start as given.
+    best_start = sum(min(r["max_abs_error_hz_per_start_at_start"]) for r in f3["cells"].values())
+    fitted = sum(r["max_abs_error_hz"] for r in f3["cells"].values())
+    assert fitted < 0.5 * best_start, (fitted, best_start)
     for name in ("fit_neurons", "fit_fi_curve"):
         assert json.loads((tmp_path / f"{name}.json").read_text())["smoke"] is True
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
