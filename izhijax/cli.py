@@ -99,16 +99,6 @@ def _axis(text):
     return name, values
 
 
-def _count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def build_parser():
     from .models import VARIANTS
     parser = _Parser(prog="izhijax", description="Izhikevich spiking networks in JAX.")
@@ -149,12 +139,12 @@ def build_parser():
                          "(default exc_weight_scale=0.25:1.75:16)")
     sw.add_argument("--y", type=_axis, default=("noise_scale", [0.4 + 1.6 * i / 15 for i in range(16)]),
                     help="second axis (default noise_scale=0.4:2:16)")
-    sw.add_argument("--trials", type=_count, default=1, help="trial keys per grid point (default 1)")
+    sw.add_argument("--trials", type=_positive_int, default=1, help="trial keys per grid point (default 1)")
     sw.add_argument("--duration", type=_positive_float, default=1000.0,
                     help="simulated time per network in ms (default 1000)")
     sw.add_argument("--seed", type=_seed, default=0, help="seed of the network and the noise")
     sw.add_argument("--variant", choices=VARIANTS, default="brian2", help="Fig. 3 variant")
-    sw.add_argument("--batch-size", type=_count, default=None,
+    sw.add_argument("--batch-size", type=_positive_int, default=None,
                     help="networks per compiled call (default all)")
     sw.add_argument("--out", type=_writable(".png"), default="sweep.png",
                     help="PNG file for the heat maps (default sweep.png)")

@@ -254,26 +254,29 @@ def _doublets(t, v, i):
     return [(starts[k + 1] - starts[k], count[k], count[k + 1]) for k in range(0, len(pulses), 2)]
 
 
+def _doublet_split(t, v, i):
+    """Intervals of the doublets that fired and of those that did not, or None when a first pulse
+    fired, the protocol is not doublets, or either group is empty."""
+    d = _doublets(t, v, i)
+    if d is None or any(first for _, first, _ in d):
+        return None
+    fired = [interval for interval, _, second in d if second]
+    silent = [interval for interval, _, second in d if not second]
+    return (fired, silent) if fired and silent else None
+
+
 def resonator(t, v, i):
     """K (doublets): no spike to a first pulse; the doublets that fire are longer than those that
     do not."""
-    d = _doublets(t, v, i)
-    if d is None or any(first for _, first, _ in d):
-        return False
-    fired = [interval for interval, _, second in d if second]
-    silent = [interval for interval, _, second in d if not second]
-    return bool(fired) and bool(silent) and min(fired) > max(silent)
+    split = _doublet_split(t, v, i)
+    return split is not None and min(split[0]) > max(split[1])
 
 
 def integrator(t, v, i):
     """L (doublets): no spike to a first pulse; the doublets that fire are shorter than those that
     do not."""
-    d = _doublets(t, v, i)
-    if d is None or any(first for _, first, _ in d):
-        return False
-    fired = [interval for interval, _, second in d if second]
-    silent = [interval for interval, _, second in d if not second]
-    return bool(fired) and bool(silent) and max(fired) < min(silent)
+    split = _doublet_split(t, v, i)
+    return split is not None and max(split[0]) < min(split[1])
 
 
 def _rebound(t, v, i):
