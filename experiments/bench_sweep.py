@@ -3,9 +3,14 @@
 Measures, each as the median of ``--repeats`` timed runs after a warm-up call:
 
 * ``single_s``: one Fig. 3 network (1000 ms) alone, ``izj.simulate``'s compiled loop without the
-  raster (``record_spikes=False``, no voltage trace), what a user would loop over;
-* ``batch_s``: one sweep call of ``--batch`` networks (excitatory weight scale x noise scale, the
-  default summaries), and ``per_network_ratio = batch_s / batch / single_s`` (target <= 0.25);
+  raster (``record_spikes=False``, no voltage trace), what a user would loop over, with the dense
+  weights the sweep shares (``izhikevich2003``'s default); ``single_event_s``: the same with
+  event-driven propagation (``propagation="event"``, the fastest single-network path on a CPU);
+* ``batch_s``: one sweep call of ``--batch`` networks (excitatory weight scale x noise scale, one
+  noise key: common random numbers, the default summaries), ``per_network_ratio = batch_s / batch
+  / single_s`` (target <= 0.25) and ``per_network_ratio_event`` against ``single_event_s``;
+* ``batch_trials_s``: one sweep call of ``--batch`` trials of the paper's network (a key each, so
+  no noise is shared), and its ratio against ``single_s``;
 * ``compile_s``: ahead-of-time compile of that sweep's batched program (lower + compile);
 * ``regimes_first_s`` / ``regimes_s``: the 16 x 16 grid of ``sweep_regimes.py`` (256 networks,
   1000 ms), first call (compile included, what the experiment's wall time is) and cached calls.
@@ -84,12 +89,24 @@ def main(argv=None):
     result["single_compile_s"] = single_compile
     result["single_s"], result["single_runs_s"] = _median_time(run, args.repeats)
 
+    event = izj.izhikevich2003(net_key, propagation="event")
+    run_event, _ = izj.compile_simulation(event, noise_key, n_steps, record_v=(),
+                                          record_spikes=False)
+    result["single_event_s"], result["single_event_runs_s"] = _median_time(run_event, args.repeats)
+
     # A batch of networks in one sweep call (summaries computed in the call).
     axes = _grid(args.batch)
     sweep = lambda: izj.sweep.run(params, noise_key, n_steps, axes)
     result["batch_s"], result["batch_runs_s"] = _median_time(sweep, args.repeats)
     result["per_network_s"] = result["batch_s"] / args.batch
     result["per_network_ratio"] = result["per_network_s"] / result["single_s"]
+    result["per_network_ratio_event"] = result["per_network_s"] / result["single_event_s"]
+
+    # The same number of trials of one network, a noise key each.
+    trials = lambda: izj.sweep.run(params, noise_key, n_steps, {"exc_weight_scale": [1.0]},
+                                   trials=args.batch)
+    result["batch_trials_s"], result["batch_trials_runs_s"] = _median_time(trials, args.repeats)
+    result["per_network_trials_ratio"] = result["batch_trials_s"] / args.batch / result["single_s"]
 
     # Compile time of the batched program (what the first sweep call pays once).
     mesh = jax.sharding.Mesh(np.array(jax.devices()), ("batch",))
@@ -97,7 +114,7 @@ def main(argv=None):
     values = _shard(np.ones((size, 2), params.a.dtype), mesh)
     keys = _shard(np.asarray(jax.random.key_data(jax.random.split(noise_key, size))), mesh)
     start = time.perf_counter()
-    _batch.lower(params, values, keys, names=tuple(axes), n_steps=n_steps, apply=None,
+    _batch.lower(params, values, keys, None, names=tuple(axes), n_steps=n_steps, apply=None,
                  summarize=summaries, record_spikes=False, impl="threefry2x32").compile()
     result["compile_s"] = time.perf_counter() - start
 
@@ -117,9 +134,13 @@ def main(argv=None):
         json.dump(result, f, indent=1)
     print(f"bench_sweep on {result['devices']} {result['backend']} ({result['device_kind']}), "
           f"{result['dtype']}, {n_steps} steps:")
-    print(f"  one network            {result['single_s']:.3f} s")
+    print(f"  one network            {result['single_s']:.4f} s dense, "
+          f"{result['single_event_s']:.4f} s event-driven")
     print(f"  batch of {args.batch:<5d}        {result['batch_s']:.3f} s = "
-          f"{result['per_network_s']:.4f} s per network, ratio {result['per_network_ratio']:.3f}")
+          f"{result['per_network_s']:.4f} s per network, ratio {result['per_network_ratio']:.3f} "
+          f"(dense), {result['per_network_ratio_event']:.3f} (event-driven)")
+    print(f"  {args.batch} trials, own keys   {result['batch_trials_s']:.3f} s, ratio "
+          f"{result['per_network_trials_ratio']:.3f} (dense)")
     print(f"  sweep compile          {result['compile_s']:.2f} s")
     if not args.no_regimes:
         print(f"  {k} x {k} grid          {result['regimes_first_s']:.2f} s first call, "

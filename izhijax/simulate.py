@@ -122,8 +122,23 @@ def noise_block(n, n_steps, kind):
 
 
 @partial(jax.jit, static_argnames=("n_steps", "record_spikes"))
-def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes):
+def _run(params, key, state, inputs, v_index, u_index, key_index=None, *, n_steps, record_spikes):
+    """The compiled loop of :func:`simulate` (one chunk).
+
+    ``key`` is the run's typed PRNG key, or, with ``key_index`` (int32 scalar), a typed key array of
+    shape ``(k,)`` of which the run uses ``key[key_index]``: the noise of all ``k`` keys is drawn
+    and row ``key_index`` taken. Under ``vmap`` over ``key_index`` with ``key`` unbatched the
+    ``k`` draws are done once for the whole batch (networks of a sweep sharing a trial key share
+    its noise); the values are those of the single run with ``key[key_index]``.
+    """
     cfg = params.config
+
+    def draw(t, size):
+        if key_index is None:
+            return unit_noise_block(key, t, size, params.n, params.v0.dtype, cfg.noise)
+        every = jax.vmap(lambda k: unit_noise_block(k, t, size, params.n, params.v0.dtype,
+                                                    cfg.noise))(key)
+        return every[key_index]
     n_exc = cfg.n_exc if cfg.n_exc is not None else params.n
 
     def body(carry, xs):
@@ -143,7 +158,7 @@ def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes
     def blocks(carry, inputs, n_blocks, size):
         # The noise of steps t .. t + size - 1 in one draw (the per-step bits), then a scan over them.
         def outer(carry, i_blk):
-            z = unit_noise_block(key, carry[0].t, size, params.n, params.v0.dtype, cfg.noise)
+            z = draw(carry[0].t, size)
             return jax.lax.scan(body, carry, (i_blk, z))
 
         if inputs is not None:
@@ -154,7 +169,7 @@ def _run(params, key, state, inputs, v_index, u_index, *, n_steps, record_spikes
 
     carry = (state, jnp.zeros(params.n, jnp.int32), jnp.int32(-1))
     size = noise_block(params.n, n_steps, cfg.noise)
-    if size == 1:
+    if size == 1 and (key_index is None or cfg.noise == "none"):     # noise drawn in each step
         carry, out = jax.lax.scan(body, carry, (inputs, None), length=n_steps)
     else:
         n_blocks, rest = divmod(n_steps, size)

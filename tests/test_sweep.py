@@ -118,6 +118,10 @@ def test_chunked_equals_unchunked_and_zipped_points(small):
     chunked = izj.sweep.run(small, jax.random.key(3), 200, axes, trials=2, batch_size=5,
                             progress=True)
     _assert_same(whole, chunked)
+    # One network per call: each draws its own noise (no key shared within a batch); same results.
+    alone = izj.sweep.run(small, jax.random.key(3), 200, axes, trials=2, batch_size=1)
+    _assert_same(whole, alone)
+    assert np.all(whole["diverged_at"] == -1)
     # grid=False zips the axes into one "point" axis; each point equals the grid's cell.
     zipped = izj.sweep.run(small, jax.random.key(3), 200,
                            {"exc_weight_scale": [0.5, 2.0], "bias": [2.0, 1.0]}, grid=False,
@@ -163,7 +167,7 @@ def test_shared_weights_are_not_copied_per_network(small):
     B, n = 8, small.n
     values = jnp.ones((B, 2), jnp.float64)
     keys = jax.random.key_data(jax.random.split(jax.random.key(0), B))
-    compiled = _batch.lower(small, values, keys, names=("exc_weight_scale", "noise_scale"),
+    compiled = _batch.lower(small, values, keys, None, names=("exc_weight_scale", "noise_scale"),
                             n_steps=50, apply=None, summarize=summaries, record_spikes=False,
                             impl="threefry2x32").compile()
     hlo = compiled.as_text()
@@ -174,6 +178,45 @@ def test_shared_weights_are_not_copied_per_network(small):
     # Temporaries: the batch's noise blocks (drawn ahead, double-buffered) but never B copies of W.
     noise_bytes = 2 * B * noise_block(n, 50, "normal") * n * 8
     assert mem.temp_size_in_bytes < B * n * n * 8 + noise_bytes
+
+
+def test_a_shared_key_draws_its_noise_once_per_batch(small):
+    """Networks with one key share one noise draw: the threefry blocks are (steps, n), not (B, ...);
+    with a key per network they are (B, steps, n)."""
+    B, n, steps = 8, small.n, 50
+    values = jnp.ones((B, 1), jnp.float64)
+    kw = dict(names=("bias",), n_steps=steps, apply=None, summarize=summaries,
+              record_spikes=False, impl="threefry2x32")
+    one_key = jax.random.key_data(jax.random.key(0))[None]
+    shared = _batch.lower(small, values, one_key, jnp.zeros(B, jnp.int32), **kw).compile().as_text()
+    keys = jax.random.key_data(jax.random.split(jax.random.key(0), B))
+    own = _batch.lower(small, values, keys, None, **kw).compile().as_text()
+    block = noise_block(n, steps, "normal")
+    assert re.search(rf"u32\[{block},{n}\]", shared) and not re.search(rf"u32\[{B},{block},{n}\]", shared)
+    assert re.search(rf"u32\[{B},{block},{n}\]", own)
+    # Two keys shared by the batch: drawn for the two keys, (2, steps, n), then read per network.
+    two = jax.random.key_data(jax.random.split(jax.random.key(0), 2))
+    index = jnp.arange(B, dtype=jnp.int32) % 2
+    both = _batch.lower(small, values, two, index, **kw).compile().as_text()
+    assert re.search(rf"u32\[2,{block},{n}\]", both) and not re.search(rf"u32\[{B},{block},{n}\]", both)
+
+
+def test_diverged_networks_are_counted_and_warned(small):
+    """A sweep whose a is too large for Euler at dt = 1 ms diverges; which networks did is reported."""
+    with pytest.warns(izj.DivergenceWarning, match="2 of 4 networks"):
+        res = izj.sweep.run(small, jax.random.key(0), 300, {"a": [0.02, 5.0], "bias": [0.0, 10.0]})
+    bad = res["diverged_at"]
+    assert bad.dtype == np.int32 and bad.shape == (2, 2)
+    assert np.all(bad[0] == -1) and np.all(bad[1] > 0)
+    for j, bias in enumerate([0.0, 10.0]):
+        _, rec = izj.simulate(small.replace(a=5.0, bias=bias), jax.random.key(0), 300,
+                              on_divergence="ignore")
+        assert int(rec.diverged_at) == bad[1, j]
+    with pytest.raises(izj.DivergenceError, match="2 of 4"):
+        izj.sweep.run(small, jax.random.key(0), 300, {"a": [0.02, 5.0], "bias": [0.0, 10.0]},
+                      on_divergence="raise")
+    with pytest.raises(ValueError, match="on_divergence"):
+        izj.sweep.run(small, jax.random.key(0), 10, {"a": [0.02]}, on_divergence="sometimes")
 
 
 SHARDED = r"""
@@ -195,8 +238,8 @@ for name in one.data:   # float summaries: reductions of a different batch size 
 mesh = jax.sharding.Mesh(np.array(jax.devices()), ("batch",))
 vals = _shard(np.ones((8, 1)), mesh)
 keys = _shard(np.asarray(jax.random.key_data(jax.random.split(jax.random.key(0), 8))), mesh)
-out = _batch(p, vals, keys, names=("bias",), n_steps=20, apply=None, summarize=summaries,
-             record_spikes=False, impl="threefry2x32")
+out, _ = _batch(p, vals, keys, None, names=("bias",), n_steps=20, apply=None,
+                summarize=summaries, record_spikes=False, impl="threefry2x32")
 shards = out["spikes"].addressable_shards
 assert len({s.device for s in shards}) == 4 and all(s.data.shape == (2,) for s in shards)
 print("OK", int(one["spikes"].sum()))
@@ -296,6 +339,7 @@ def test_bench_smoke(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     b = json.loads(out.read_text())
     assert b["batch"] == 4 and b["n_steps"] == 100 and b["regimes_grid"] == [3, 3]
-    for key in ("single_s", "batch_s", "compile_s", "regimes_first_s", "regimes_s"):
+    for key in ("single_s", "single_event_s", "batch_s", "batch_trials_s", "compile_s",
+                "regimes_first_s", "regimes_s"):
         assert b[key] > 0
     np.testing.assert_allclose(b["per_network_ratio"], b["batch_s"] / 4 / b["single_s"])
