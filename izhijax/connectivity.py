@@ -20,6 +20,11 @@ with more spikes than the largest buffer (a population burst) takes the path tha
 neuron (``lax.switch``'s last branch). No spike is ever dropped, and every path gives the same
 sums up to the order of the additions.
 
+Batches: under ``jax.vmap`` (a sweep, a vmapped fit) the ladder would run all its branches for
+every network (a batched ``lax.switch`` becomes a ``select``), so a batch takes the all-synapse
+path at once instead: one matrix-matrix product for :class:`EventDense` weights shared by the batch
+(``jax.custom_batching.custom_vmap``; the single network keeps its ladder).
+
 Gradients: spikes are 0/1 floats carrying a surrogate gradient even where they are 0, so the
 derivative of the pulse with respect to the spikes involves every synapse. The event-driven formats
 therefore define their JVP with the all-synapse path (linear in the weights and in the spikes):
@@ -30,7 +35,7 @@ Builders in :mod:`izhijax.wiring` (``fixed_probability``, ``fixed_indegree``) dr
 """
 
 import dataclasses
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -137,32 +142,35 @@ FORMATS = (EventDense, Sparse)
 
 @dataclasses.dataclass(frozen=True)
 class PreScaled:
-    """Dense weights ``W[post, pre] * scale[pre]`` kept as the shared matrix and a per-presynaptic gain.
+    """Weights ``W[post, pre] * scale[pre]`` kept as the shared weights and a per-presynaptic gain.
 
-    Propagation is ``W (scale * s)``, so networks of a sweep that differ only in how strongly each
-    population's synapses act (say an excitatory weight scale) share one ``W``: under ``vmap`` with
-    ``matrix`` unbatched the batch's propagation is one matrix-matrix product and no network carries
-    its own copy of ``W``.
+    Propagation is that of the shared weights for the scaled spikes, ``W (scale * s)``, so networks
+    of a sweep that differ only in how strongly each population's synapses act (say an excitatory
+    weight scale) share one ``W``: under ``vmap`` with ``matrix`` unbatched no network carries its
+    own copy of ``W`` and, for dense weights, the batch's propagation is one matrix-matrix product.
 
     Attributes:
-        matrix: ``W[post, pre]`` in mV/ms per spike, shape ``(n_post, n_pre)``.
+        matrix: the shared weights in any format: a dense ``W[post, pre]`` array in mV/ms per
+            spike, shape ``(n_post, n_pre)``, an :class:`EventDense` or a :class:`Sparse`.
         scale: gain of each presynaptic neuron's synapses, shape ``(n_pre,)``.
     """
 
-    matrix: jax.Array
+    matrix: object
     scale: jax.Array
 
     @property
     def shape(self):
-        return self.matrix.shape
+        """``(n_post, n_pre)``."""
+        return (n_post(self.matrix), n_pre(self.matrix))
 
     @property
     def dtype(self):
         return self.matrix.dtype
 
     def dense(self):
-        """The weights as one dense matrix ``W * scale[None, :]``, shape ``(n_post, n_pre)``."""
-        return self.matrix * self.scale[None, :]
+        """The weights as one dense NumPy matrix ``W * scale[None, :]``, shape ``(n_post, n_pre)``."""
+        from .wiring import to_dense
+        return to_dense(self)
 
 
 jax.tree_util.register_dataclass(PreScaled, data_fields=["matrix", "scale"], meta_fields=[])
@@ -184,15 +192,17 @@ def check_buffers(buffers):
 
 def n_post(weights):
     """Number of postsynaptic neurons of any weight format."""
-    if isinstance(weights, EventDense):
-        return weights.n_post
-    if isinstance(weights, Sparse):
+    if isinstance(weights, PreScaled):
+        return n_post(weights.matrix)
+    if isinstance(weights, FORMATS):
         return weights.n_post
     return weights.shape[-2]
 
 
 def n_pre(weights):
     """Number of presynaptic neurons of any weight format."""
+    if isinstance(weights, PreScaled):
+        return n_pre(weights.matrix)
     return weights.n_pre if isinstance(weights, FORMATS) else weights.shape[-1]
 
 
@@ -201,8 +211,8 @@ def propagate(weights, spikes):
 
     Args:
         weights: dense ``W[post, pre]`` in mV/ms per spike, shape ``(n_post, n_pre)``, or an
-            :class:`EventDense` or :class:`Sparse` holding the same kind of weights, or a
-            :class:`PreScaled` dense matrix with a per-presynaptic gain.
+            :class:`EventDense` or :class:`Sparse` holding the same kind of weights, or
+            :class:`PreScaled` weights of any of these formats with a per-presynaptic gain.
         spikes: 0/1 floats, shape ``(n_pre,)``.
 
     Returns:
@@ -214,7 +224,7 @@ def propagate(weights, spikes):
     if isinstance(weights, Sparse):
         return _event_sparse(weights.n_post, weights.buffers, weights.post, weights.w, spikes)
     if isinstance(weights, PreScaled):
-        return jnp.dot(weights.matrix, weights.scale * spikes, precision="highest")
+        return propagate(weights.matrix, weights.scale * spikes)
     return jnp.dot(weights, spikes, precision="highest")
 
 
@@ -251,14 +261,42 @@ def _dense_full(w, spikes):
     return jnp.dot(spikes, w, precision="highest")
 
 
+def _batched(full, axis_size, in_batched, *args):
+    """Under ``vmap``: the all-synapse path of every network at once (see :func:`_batchable`)."""
+    axes = tuple(0 if b else None for b in in_batched)
+    return jax.vmap(full, in_axes=axes, axis_size=axis_size)(*args), True
+
+
+def _batchable(event_path, full):
+    """``event_path`` for one network; under ``vmap``, ``full`` for the whole batch.
+
+    Vmapped, the buffer ladder's ``lax.switch`` would see one branch index per network and run
+    every branch (XLA's ``select``): all buffers plus the full path. A batch runs the full path
+    alone instead: for :class:`EventDense` weights shared by the batch that is one matrix-matrix
+    product, for :class:`Sparse` one scatter-add of every network's synapses. Same sums up to
+    the order of the additions.
+    """
+    fn = jax.custom_batching.custom_vmap(event_path)
+    fn.def_vmap(partial(_batched, full))
+    return fn
+
+
+@lru_cache(maxsize=None)
+def _dense_forward(buffers):
+    def event_path(w, spikes):
+        def event(size):
+            idx, valid = _fired(spikes, size)
+            coef = jnp.where(valid, spikes[idx], 0)
+            return jnp.dot(coef, w[idx], precision="highest")
+
+        return _switch(spikes, buffers, event, lambda: _dense_full(w, spikes))
+
+    return _batchable(event_path, _dense_full)
+
+
 @partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _event_dense(buffers, w, spikes):
-    def event(size):
-        idx, valid = _fired(spikes, size)
-        coef = jnp.where(valid, spikes[idx], 0)
-        return jnp.dot(coef, w[idx], precision="highest")
-
-    return _switch(spikes, buffers, event, lambda: _dense_full(w, spikes))
+    return _dense_forward(buffers)(w, spikes)
 
 
 @_event_dense.defjvp
@@ -273,15 +311,23 @@ def _sparse_full(n_post, post, w, spikes):
     return jnp.zeros(n_post, w.dtype).at[post].add(contrib, mode="drop")
 
 
+@lru_cache(maxsize=None)
+def _sparse_forward(n_post, buffers):
+    def event_path(post, w, spikes):
+        def event(size):
+            idx, valid = _fired(spikes, size)
+            coef = jnp.where(valid, spikes[idx], 0).astype(w.dtype)
+            targets = jnp.where(valid[:, None], post[idx], n_post)
+            return jnp.zeros(n_post, w.dtype).at[targets].add(w[idx] * coef[:, None], mode="drop")
+
+        return _switch(spikes, buffers, event, lambda: _sparse_full(n_post, post, w, spikes))
+
+    return _batchable(event_path, partial(_sparse_full, n_post))
+
+
 @partial(jax.custom_jvp, nondiff_argnums=(0, 1))
 def _event_sparse(n_post, buffers, post, w, spikes):
-    def event(size):
-        idx, valid = _fired(spikes, size)
-        coef = jnp.where(valid, spikes[idx], 0).astype(w.dtype)
-        targets = jnp.where(valid[:, None], post[idx], n_post)
-        return jnp.zeros(n_post, w.dtype).at[targets].add(w[idx] * coef[:, None], mode="drop")
-
-    return _switch(spikes, buffers, event, lambda: _sparse_full(n_post, post, w, spikes))
+    return _sparse_forward(n_post, buffers)(post, w, spikes)
 
 
 @_event_sparse.defjvp

@@ -26,7 +26,10 @@ all, the excitatory or the inhibitory presynaptic neurons. Anything else goes th
 Shared weights. The parameters are passed to ``vmap`` unbatched (``in_axes=None``); weight scales
 become a per-presynaptic gain (:class:`izhijax.connectivity.PreScaled`), so the batch shares one
 ``W`` and its propagation is the matrix-matrix product ``W @ (gain * S)``, ``S`` of shape
-``(n, batch)``, rather than ``batch`` copies of ``W``.
+``(n, batch)``, rather than ``batch`` copies of ``W``. Event-driven and sparse networks
+(:class:`~izhijax.connectivity.EventDense`, :class:`~izhijax.connectivity.Sparse`) are swept the
+same way: their batch propagates every network with one all-synapse product (see
+:mod:`izhijax.connectivity`), which on a CPU costs what the dense batch costs.
 
 Shared noise. Networks with the same trial key (every grid point, with common random numbers) get
 the same thalamic noise, so a batch draws each key's noise once per block of steps and its networks

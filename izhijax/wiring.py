@@ -11,7 +11,7 @@ import math
 import jax
 import numpy as np
 
-from .connectivity import EventDense, Sparse, check_buffers, default_buffers
+from .connectivity import EventDense, PreScaled, Sparse, check_buffers, default_buffers
 
 _ROWS_PER_CHUNK = 8192
 
@@ -147,6 +147,8 @@ def from_dense(weights, buffers=None):
 
 def to_dense(weights):
     """Any weight format as a dense NumPy ``W[post, pre]`` (for checks on small networks)."""
+    if isinstance(weights, PreScaled):
+        return to_dense(weights.matrix) * np.asarray(weights.scale)[None, :]
     if isinstance(weights, EventDense):
         return np.asarray(weights.w).T
     if isinstance(weights, Sparse):

@@ -1,6 +1,8 @@
 """Sparse and event-driven propagation: the same connectivity in every format gives the same spikes."""
 
 import dataclasses
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -85,6 +87,55 @@ def test_gradients_of_event_driven_formats_equal_the_dense_gradients(fig3):
         mask = np.asarray(small.weights) != 0
         np.testing.assert_allclose(g_dense[mask], np.asarray(ref[0])[mask], rtol=1e-9, atol=1e-12)
     assert np.abs(np.asarray(ref[0])).max() > 0
+
+
+def _small_formats():
+    n = 120
+    post = wiring.fixed_indegree(jax.random.key(6), n, n, 15, self_connections=False)
+    w = _dyadic(jax.random.normal(jax.random.key(7), post.shape, jnp.float64))
+    sparse = wiring.sparse(post, w, n, buffers=(4, 16))
+    dense = jnp.asarray(wiring.to_dense(sparse))
+    return dense, {"event_dense": connectivity.event_dense(dense, buffers=(4, 16)), "sparse": sparse}
+
+
+@pytest.mark.parametrize("fmt", ["event_dense", "sparse"])
+def test_vmapped_event_driven_propagation_is_the_batch_all_synapse_path(fmt):
+    """Under vmap the event-driven formats propagate every network at once (no per-network buffer
+    ladder, no top_k in the program), with the dense sums; weights batched or not, gains too."""
+    dense, formats = _small_formats()
+    weights = formats[fmt]
+    n = dense.shape[0]
+    rng = np.random.default_rng(1)
+    counts = [0, 2, 9, 30, n]                     # every rung of the ladder within one batch
+    spikes = np.zeros((len(counts), n))
+    for row, count in zip(spikes, counts):
+        row[rng.choice(n, count, replace=False)] = 1.0
+    spikes = jnp.asarray(spikes)
+    batched = jax.jit(jax.vmap(connectivity.propagate, in_axes=(None, 0)))
+    np.testing.assert_array_equal(np.asarray(batched(weights, spikes)), spikes @ np.asarray(dense).T)
+    assert not re.search("topk", batched.lower(weights, spikes).compile().as_text(), re.I)
+    assert re.search("topk", jax.jit(connectivity.propagate).lower(weights, spikes[0])
+                     .compile().as_text(), re.I)
+    # Gains per network (a sweep's PreScaled): one shared table, a gain row per network.
+    gains = jnp.asarray(rng.integers(0, 4, spikes.shape) / 2.0)
+    scaled = jax.vmap(lambda g, s: connectivity.propagate(connectivity.PreScaled(weights, g), s))
+    np.testing.assert_array_equal(np.asarray(jax.jit(scaled)(gains, spikes)),
+                                  (gains * spikes) @ np.asarray(dense).T)
+    np.testing.assert_array_equal(connectivity.PreScaled(weights, gains[1]).dense(),
+                                  np.asarray(dense) * np.asarray(gains[1])[None])
+    # Weights batched, spikes not: each network's own table.
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), weights, dataclasses.replace(weights, w=-weights.w))
+    got = jax.vmap(connectivity.propagate, in_axes=(0, None))(stacked, spikes[2])
+    np.testing.assert_array_equal(np.asarray(got), np.stack([dense @ spikes[2], -dense @ spikes[2]]))
+    # Gradients of the vmapped propagation are the dense ones.
+    loss = lambda w, s: jnp.sum(jnp.sin(jax.vmap(connectivity.propagate, in_axes=(None, 0))(
+        dataclasses.replace(weights, w=w), s)))
+    g_w, g_s = jax.grad(loss, argnums=(0, 1))(weights.w, spikes)
+    ref_w, ref_s = jax.grad(lambda d, s: jnp.sum(jnp.sin(s @ d.T)), argnums=(0, 1))(dense, spikes)
+    np.testing.assert_allclose(np.asarray(g_s), np.asarray(ref_s), rtol=1e-12)
+    mask = np.asarray(dense) != 0
+    np.testing.assert_allclose(wiring.to_dense(dataclasses.replace(weights, w=g_w))[mask],
+                               np.asarray(ref_w)[mask], rtol=1e-12)
 
 
 def test_fixed_indegree_and_fixed_probability_builders():

@@ -65,6 +65,27 @@ def test_batched_equals_looped(fig3, swept):
     assert np.all(swept["spikes"][1] > swept["spikes"][0])
 
 
+@pytest.mark.parametrize("fmt", ["event", "sparse"])
+def test_event_driven_and_sparse_networks_sweep_like_their_single_runs(small, fmt):
+    """Weight scales of an event-driven or sparse network: the batch propagates with one
+    all-synapse product, each network spikes as its single (event-driven) run (float64)."""
+    weights = (izj.connectivity.event_dense(small.weights) if fmt == "event"
+               else izj.wiring.from_dense(small.weights))
+    p = small.replace(weights=weights)
+    axes = {"exc_weight_scale": [0.7, 1.6], "inh_weight_scale": [0.5, 1.5]}
+    res = izj.sweep.run(p, jax.random.key(5), 300, axes, trials=2, summarize=with_raster,
+                        record_spikes=True)
+    keys = izj.sweep.trial_keys(jax.random.key(5), 2)
+    for i, ge in enumerate(axes["exc_weight_scale"]):
+        for j, gi in enumerate(axes["inh_weight_scale"]):
+            one = izj.sweep.apply_values(p, {"exc_weight_scale": ge, "inh_weight_scale": gi})
+            assert isinstance(one.weights.matrix, type(weights))
+            for k in range(2):
+                _, rec = izj.simulate(one, keys[k], 300)
+                np.testing.assert_array_equal(res["raster"][i, j, k], np.asarray(rec.spikes))
+    assert np.all(res["spikes"][1] > res["spikes"][0])
+
+
 def test_named_axes_and_coordinates(swept):
     assert swept.dims == ("exc_weight_scale", "noise_scale", "trial")
     assert swept.shape == (2, 3, 2)
