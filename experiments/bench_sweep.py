@@ -11,6 +11,10 @@ Measures, each as the median of ``--repeats`` timed runs after a warm-up call:
   / single_s`` (target <= 0.25) and ``per_network_ratio_event`` against ``single_event_s``;
 * ``batch_trials_s``: one sweep call of ``--batch`` trials of the paper's network (a key each, so
   no noise is shared), and its ratio against ``single_s``;
+* ``batch_no_synapses_s``: the ``batch_s`` sweep of the same neurons without synapses (an empty
+  :class:`~izhijax.connectivity.Sparse` table): what the batch costs apart from propagation (noise,
+  neuron updates, counts, summaries), so ``batch_s - batch_no_synapses_s`` is the batch's
+  matrix-matrix product, reported as ``propagation_gflops`` (2 n^2 flops per network and step);
 * ``compile_s``: ahead-of-time compile of that sweep's batched program (lower + compile);
 * ``regimes_first_s`` / ``regimes_s``: the 16 x 16 grid of ``sweep_regimes.py`` (256 networks,
   1000 ms), first call (compile included, what the experiment's wall time is) and cached calls.
@@ -102,6 +106,16 @@ def main(argv=None):
     result["per_network_ratio"] = result["per_network_s"] / result["single_s"]
     result["per_network_ratio_event"] = result["per_network_s"] / result["single_event_s"]
 
+    # The same sweep without synapses: everything but the propagation.
+    empty = izj.wiring.sparse(np.zeros((params.n, 0), np.int32), np.zeros((params.n, 0), params.a.dtype),
+                              params.n, buffers=())
+    bare = params.replace(weights=empty)
+    no_syn = lambda: izj.sweep.run(bare, noise_key, n_steps, axes)
+    result["batch_no_synapses_s"], result["batch_no_synapses_runs_s"] = _median_time(
+        no_syn, args.repeats)
+    product = result["batch_s"] - result["batch_no_synapses_s"]
+    result["propagation_gflops"] = 2 * params.n ** 2 * args.batch * n_steps / product / 1e9
+
     # The same number of trials of one network, a noise key each.
     trials = lambda: izj.sweep.run(params, noise_key, n_steps, {"exc_weight_scale": [1.0]},
                                    trials=args.batch)
@@ -141,6 +155,8 @@ def main(argv=None):
           f"(dense), {result['per_network_ratio_event']:.3f} (event-driven)")
     print(f"  {args.batch} trials, own keys   {result['batch_trials_s']:.3f} s, ratio "
           f"{result['per_network_trials_ratio']:.3f} (dense)")
+    print(f"  batch, no synapses     {result['batch_no_synapses_s']:.3f} s: the matrix product "
+          f"takes the rest, at {result['propagation_gflops']:.0f} GFLOP/s")
     print(f"  sweep compile          {result['compile_s']:.2f} s")
     if not args.no_regimes:
         print(f"  {k} x {k} grid          {result['regimes_first_s']:.2f} s first call, "
