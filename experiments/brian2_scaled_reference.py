@@ -25,46 +25,14 @@ import platform
 
 import numpy as np
 
-EQS = """dv/dt = (0.04*v**2 + 5*v + 140 - u + I + I_noise)/ms : 1
-         du/dt = (a*(b*v - u))/ms : 1
-         I : 1
-         I_noise : 1
-         a : 1
-         b : 1
-         c : 1
-         d : 1
-         noise_amp : 1
-      """
-
-
 def run_one(n, k, seed, target):
-    """Simulate one scaled network for 1000 ms; return (rate_exc, rate_inh) in Hz."""
+    """Simulate one scaled network (:func:`brian2_model.build`) for 1000 ms; (rate_exc, rate_inh) Hz."""
     import brian2 as b2
+    from brian2_model import build
     b2.start_scope()
     b2.prefs.codegen.target = target
     b2.defaultclock.dt = 1 * b2.ms
-    np.random.seed(seed)
-    b2.seed(seed)
-    n_exc = int(0.8 * n)
-    re, ri = np.random.uniform(size=n_exc), np.random.uniform(size=n - n_exc)
-    g = b2.NeuronGroup(n, EQS, threshold="v>=30", reset="v=c; u+=d", method="euler")
-    g.v = -65
-    exc, inh = g[:n_exc], g[n_exc:]
-    exc.a = 0.02; exc.b = 0.2; exc.c = -65 + 15 * re**2; exc.d = 8 - 6 * re**2; exc.noise_amp = 5
-    inh.a = 0.02 + 0.08 * ri; inh.b = 0.25 - 0.05 * ri; inh.c = -65; inh.d = 2; inh.noise_amp = 2
-    g.u = "b*v"
-    scale = 1000.0 / k
-    pathways = dict(on_pre={"up": "I += w", "down": "I -= w"},
-                    delay={"up": 0 * b2.ms, "down": 1 * b2.ms})
-    se = b2.Synapses(exc, g, "w : 1", **pathways)
-    si = b2.Synapses(inh, g, "w : 1", **pathways)
-    se.connect(p=k / n)
-    si.connect(p=k / n)
-    se.w = "0.5*rand()*%r" % scale
-    si.w = "-rand()*%r" % scale
-    g.run_regularly("I_noise = noise_amp*randn()", dt=1 * b2.ms)
-    mon = b2.SpikeMonitor(g)
-    net = b2.Network(g, se, si, mon, *g.contained_objects)
+    net, mon, n_exc = build(n, k, seed)
     net.run(1000 * b2.ms)
     i = np.asarray(mon.i[:])
     return float((i < n_exc).sum() / n_exc), float((i >= n_exc).sum() / (n - n_exc))

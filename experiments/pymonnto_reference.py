@@ -92,8 +92,8 @@ def behaviours():
     return Izhikevich_main, Izhikevich_input
 
 
-def run_seed(seed):
-    """One run of the seed; returns ``(counts [1000, 2], n_exc, n_inh, seconds)``."""
+def build(seed):
+    """The seed's network after ``np.random.seed(seed)``, initialised: ``(net, exc, inh)``."""
     from PymoNNto import Network, NeuronGroup, Recorder, SynapseGroup, get_squared_dim
     Izhikevich_main, Izhikevich_input = behaviours()
     np.random.seed(seed)
@@ -110,6 +110,12 @@ def run_seed(seed):
     SynapseGroup(net=net, src=n_i, dst=n_e, tag='GABA')
     SynapseGroup(net=net, src=n_i, dst=n_i, tag='GABA')
     net.initialize(info=False)
+    return net, n_e, n_i
+
+
+def run_seed(seed):
+    """One run of the seed; returns ``(counts [1000, 2], n_exc, n_inh, seconds)``."""
+    net, n_e, n_i = build(seed)
     start = time.perf_counter()
     net.simulate_iterations(N_STEPS, measure_block_time=False)
     seconds = time.perf_counter() - start

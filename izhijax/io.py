@@ -161,36 +161,41 @@ def load_run(path):
     return saved.recording, saved.params
 
 
-def _put_weights(arrays, weights):
-    """Store dense weights as one array, a connectivity dataclass field by field; return its meta."""
+def _put_weights(arrays, weights, name="params_weights"):
+    """Store dense weights as one array, a connectivity dataclass field by field (a dataclass
+    inside one, as :class:`~izhijax.connectivity.PreScaled` holds, likewise); return its meta."""
     if isinstance(weights, (jax.Array, np.ndarray)):
-        arrays["params_weights"] = np.asarray(weights)
+        arrays[name] = np.asarray(weights)
         return None
     if not dataclasses.is_dataclass(weights) or not type(weights).__module__.startswith("izhijax"):
         raise TypeError(f"cannot save weights of type {type(weights).__name__}: expected an array "
                         f"or an izhijax.connectivity format")
-    static = {}
+    static, nested = {}, {}
     for field in dataclasses.fields(weights):
         value = getattr(weights, field.name)
         if isinstance(value, (jax.Array, np.ndarray)):
-            arrays["params_weights." + field.name] = np.asarray(value)
+            arrays[f"{name}.{field.name}"] = np.asarray(value)
+        elif dataclasses.is_dataclass(value):
+            nested[field.name] = _put_weights(arrays, value, f"{name}.{field.name}")
         else:
             static[field.name] = value
     return {"module": type(weights).__module__, "class": type(weights).__name__,
-            "static": static}
+            "static": static, "nested": nested}
 
 
-def _get_weights(arrays, meta):
+def _get_weights(arrays, meta, name="params_weights"):
     if meta is None:
-        return arrays["params_weights"]
+        return arrays[name]
     import importlib
     cls = getattr(importlib.import_module(meta["module"]), meta["class"], None)
     if cls is None or not meta["module"].startswith("izhijax"):
         raise ValueError(f"weights of format {meta['module']}.{meta['class']} are not known to "
                          f"this izhijax")
-    fields = {k[len("params_weights."):]: v for k, v in arrays.items()
-              if k.startswith("params_weights.")}
+    fields = {k[len(name) + 1:]: v for k, v in arrays.items()
+              if k.startswith(name + ".") and "." not in k[len(name) + 1:]}
     fields.update({k: tuple(v) if isinstance(v, list) else v for k, v in meta["static"].items()})
+    fields.update({k: _get_weights(arrays, sub, f"{name}.{k}")
+                   for k, sub in meta.get("nested", {}).items()})
     return cls(**fields)
 
 

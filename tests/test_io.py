@@ -153,34 +153,19 @@ def test_batched_recording_of_a_sweep_round_trips(tmp_path):
     assert np.asarray(recs.spikes).sum() > 0
 
 
-def test_connectivity_format_weights_round_trip(tmp_path, monkeypatch):
-    """Weights held in a connectivity dataclass (sparse / event-driven formats) are saved field by
-    field and rebuilt as the same class; a stand-in class plays the format here."""
+def test_connectivity_format_weights_round_trip(tmp_path):
+    """Weights held in a connectivity dataclass are saved field by field and rebuilt as the same
+    class with its static fields; their fields are validated like the other parameters."""
     import dataclasses
 
-    @dataclasses.dataclass(frozen=True)
-    class Table:
-        post: jax.Array
-        w: jax.Array
-        n_post: int = 0
-        buffers: tuple = ()
-
-        @property
-        def n_pre(self):
-            return self.w.shape[-2]
-
-    Table.__module__ = "izhijax.connectivity"
-    jax.tree_util.register_dataclass(Table, data_fields=["post", "w"],
-                                     meta_fields=["n_post", "buffers"])
-    monkeypatch.setattr(izj.connectivity, "Table", Table, raising=False)
     base = izj.make_params(0.02, 0.2, -65.0, 8.0, np.zeros((5, 5)), dtype=jnp.float64)
-    table = Table(post=jnp.array([[1, 5], [0, 2], [3, 5], [4, 5], [0, 1]], jnp.int32),
-                  w=jnp.arange(10.0).reshape(5, 2), n_post=5, buffers=(2, 4))
+    table = izj.wiring.sparse(jnp.array([[1, 5], [0, 2], [3, 5], [4, 5], [0, 1]], jnp.int32),
+                              jnp.arange(10.0).reshape(5, 2), 5, buffers=(2, 4))
     params = base.replace(weights=table)
     assert izj.validate.check_params(params) is params
     izj.save(tmp_path / "t.npz", params=params)
     loaded = izj.load(tmp_path / "t.npz").params
-    assert type(loaded.weights) is Table and loaded.weights.buffers == (2, 4)
+    assert type(loaded.weights) is izj.connectivity.Sparse and loaded.weights.buffers == (2, 4)
     _leaves_equal(params, loaded)
     with pytest.raises(ValueError, match=r"params\.weights\.n_post must be 5"):
         izj.validate.check_params(base.replace(weights=dataclasses.replace(table, n_post=6)))
@@ -190,6 +175,8 @@ def test_connectivity_format_weights_round_trip(tmp_path, monkeypatch):
     with pytest.raises(TypeError, match=r"params\.weights\.w must have the dtype"):
         izj.validate.check_params(base.replace(
             weights=dataclasses.replace(table, w=table.w.astype(jnp.float32))))
+
+
 @pytest.mark.parametrize("fmt", ["event_dense", "sparse"])
 def test_round_trip_of_event_driven_and_sparse_weights(tmp_path, fmt):
     if fmt == "sparse":
@@ -208,3 +195,25 @@ def test_round_trip_of_event_driven_and_sparse_weights(tmp_path, fmt):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     _, rec2 = izj.simulate(params2, key, 50)
     np.testing.assert_array_equal(np.asarray(rec2.spikes), np.asarray(rec.spikes))
+
+
+def test_round_trip_of_prescaled_weights_of_every_format(tmp_path):
+    """A sweep's network (weights scaled per presynaptic population) saves and loads as it is."""
+    params = izj.izhikevich2003(jax.random.key(0), n_exc=40, n_inh=10, dtype=jnp.float64)
+    key = jax.random.key(1)
+    for weights in (params.weights, izj.connectivity.event_dense(params.weights),
+                    izj.wiring.from_dense(params.weights)):
+        p = izj.sweep.apply_values(params.replace(weights=weights), {"exc_weight_scale": 1.5})
+        _, rec = izj.simulate(p, key, 100)
+        path = str(tmp_path / "run.npz")
+        izj.save_run(path, rec, p)
+        _, p2 = izj.load_run(path)
+        assert type(p2.weights) is izj.connectivity.PreScaled
+        if isinstance(weights, izj.connectivity.FORMATS):
+            assert type(p2.weights.matrix) is type(weights)
+            assert p2.weights.matrix.buffers == weights.buffers
+        else:
+            assert np.shape(p2.weights.matrix) == weights.shape
+        _leaves_equal(p, p2)
+        _, rec2 = izj.simulate(p2, key, 100)
+        np.testing.assert_array_equal(np.asarray(rec2.spikes), np.asarray(rec.spikes))
