@@ -139,6 +139,7 @@ def _run(params, key, state, inputs, v_index, u_index, key_index=None, *, n_step
         every = jax.vmap(lambda k: unit_noise_block(k, t, size, params.n, params.v0.dtype,
                                                     cfg.noise))(key)
         return every[key_index]
+
     n_exc = cfg.n_exc if cfg.n_exc is not None else params.n
 
     def body(carry, xs):

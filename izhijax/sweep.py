@@ -63,8 +63,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from . import analysis
 from .connectivity import PreScaled
 from .network import _VECTOR_FIELDS, Params, init_state
-from .simulate import (ON_DIVERGENCE, DivergenceError, DivergenceWarning, _check_key, _recording,
-                       _run)
+from .simulate import (DivergenceError, DivergenceWarning, _check_key, _check_on_divergence,
+                       _recording, _run)
 
 SCALES = ("weight_scale", "exc_weight_scale", "inh_weight_scale", "noise_scale")
 """Named values that scale a part of the network (1 leaves it unchanged)."""
@@ -282,8 +282,7 @@ def run(params, key, n_steps, axes, *, trials=None, grid=True, apply=None, summa
     n_keys = keys.shape[0]
     total = points.shape[0] * n_keys
     dtype = params.a.dtype
-    if on_divergence not in ON_DIVERGENCE:
-        raise ValueError(f"on_divergence must be one of {ON_DIVERGENCE}, got {on_divergence!r}")
+    _check_on_divergence(on_divergence)
     values = np.repeat(points, n_keys, axis=0).astype(dtype)          # point-major, trial last
     key_data = np.asarray(jax.random.key_data(keys))
     key_index = np.arange(total, dtype=np.int32) % n_keys
