@@ -6,19 +6,19 @@
     izj.summary(rec)                                         # rates, rhythm
 """
 
-from . import (analysis, bptt, connectivity, features, fit, neuron, patterns, plot, surrogate, sweep,
-               validate, wiring)
-from .bptt import spike_counts, spike_rates
-from .analysis import (firing_rates, population_rate, population_rates, power_spectrum,
+from . import connectivity, features, fit, patterns, plot, sweep, wiring
+from ._src import analysis, bptt, neuron, surrogate, validate
+from ._src.bptt import spike_counts, spike_rates
+from ._src.analysis import (firing_rates, population_rate, population_rates, power_spectrum,
                        rhythm_frequency, summary, synchrony)
-from .io import Checkpoint, load, load_run, save, save_run
-from .longrun import concatenate, load_chunks, simulate_to_disk
-from .models import VARIANTS, izhikevich2003, scaled_izhikevich2003
-from .network import Config, Params, State, advance, init_state, make_params, noise, step
-from .neuron import INTEGRATORS, PRESETS, preset
-from .simulate import (DivergenceError, DivergenceWarning, Recording, compile_simulation,
+from ._src.io import Checkpoint, load, load_run, save, save_run
+from ._src.longrun import concatenate, load_chunks, simulate_to_disk
+from ._src.models import VARIANTS, izhikevich2003, scaled_izhikevich2003
+from ._src.network import Config, Params, State, advance, init_state, make_params, noise, step
+from ._src.neuron import INTEGRATORS, PRESETS, preset
+from ._src.simulate import (DivergenceError, DivergenceWarning, Recording, compile_simulation,
                        simulate)
-from .surrogate import SURROGATES, spike
+from ._src.surrogate import SURROGATES, spike
 from .sweep import SweepResult
 
 __version__ = "0.1.0"

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from izhijax import cli
+from izhijax._src import cli
 
 EXE = os.path.join(os.path.dirname(sys.executable), "izhijax")
 BOGUS = "%not-a-value%"

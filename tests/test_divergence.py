@@ -10,7 +10,7 @@ from bad_inputs import good_params
 from jax.experimental import checkify
 
 import izhijax as izj
-from izhijax import cli
+from izhijax._src import cli
 
 N_STEPS = 400
 

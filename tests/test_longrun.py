@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import izhijax as izj
-from izhijax import longrun
+from izhijax._src import longrun
 
 N_STEPS, CHUNK = 250, 60     # 5 chunks, the last one shorter
 RECORD = dict(record_v=[0, 9], record_u=[3])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import izhijax as izj
-from izhijax.neuron import integrate, reset
+from izhijax._src.neuron import integrate, reset
 
 
 def test_presets_are_the_2003_fig2_values():

@@ -13,7 +13,8 @@ import pytest
 from numpy_figure1 import PANELS, figure1
 
 import firing_patterns
-from izhijax import features, neuron, patterns
+from izhijax import features, patterns
+from izhijax._src import neuron
 
 LETTERS = "ABCDEFGHIJKLMNOPQRST"
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import izhijax as izj
-from izhijax.simulate import _run
+from izhijax._src.simulate import _run
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import izhijax as izj
-from izhijax.simulate import noise_block
-from izhijax.sweep import _batch, summaries
+from izhijax._src.simulate import noise_block
+from izhijax._src.sweep import _batch, summaries
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 300
@@ -244,7 +244,7 @@ SHARDED = r"""
 import jax, numpy as np
 jax.config.update("jax_enable_x64", True)
 import izhijax as izj
-from izhijax.sweep import _batch, _shard, summaries
+from izhijax._src.sweep import _batch, _shard, summaries
 assert jax.device_count() == 4, jax.devices()
 p = izj.izhikevich2003(jax.random.key(2), n_exc=80, n_inh=20)
 axes = {"exc_weight_scale": [0.5, 1.0, 1.5], "noise_scale": [0.5, 1.5]}   # 6 networks: padded to 8

@@ -7,8 +7,8 @@ import pytest
 
 import izhijax as izj
 from izhijax import connectivity
-from izhijax.network import unit_noise
-from izhijax.threefry import threefry2x32, unit_noise_block
+from izhijax._src.network import unit_noise
+from izhijax._src.threefry import threefry2x32, unit_noise_block
 
 
 @pytest.mark.parametrize("key, count, expected", [

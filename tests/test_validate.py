@@ -10,7 +10,7 @@ import pytest
 from bad_inputs import CASES, good_params
 
 import izhijax as izj
-from izhijax.simulate import _run
+from izhijax._src.simulate import _run
 
 
 @pytest.mark.parametrize("case, thunk, error, fragments", CASES, ids=[c[0] for c in CASES])

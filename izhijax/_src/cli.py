@@ -1,0 +1,346 @@
+"""The ``izhijax`` command.
+
+    izhijax fig3 [--seed S] [--variant V] [--duration MS] [--out fig3.png] [--save run.npz]
+    izhijax patterns [--out patterns.png] [--x64]
+    izhijax sweep [--x NAME=START:STOP:NUM] [--y NAME=V1,V2,...] [--trials K] [--duration MS]
+                  [--out sweep.png] [--json sweep.json]
+    izhijax fit [--exc HZ] [--inh HZ] [--iters N] [--lr LR] [--batch K] [--duration MS] [--seed S]
+                [--variant V] [--out fit.png] [--json fit.json]
+
+A bad flag or value prints one line, ``izhijax: error: ...``, and exits with status 2.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line, without the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"izhijax: error: {message}\n")
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _duration_ms(text):
+    """A positive duration in ms, at most 1e6 (fig3 keeps the (T, n) raster in memory)."""
+    value = _positive_float(text)
+    if value > 1e6:
+        raise argparse.ArgumentTypeError(f"expected at most 1000000 ms (the raster is kept in "
+                                         f"memory), got {text!r}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
+    return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _writable(suffix):
+    def check(text):
+        folder = os.path.dirname(os.path.abspath(text))
+        if not os.path.isdir(folder):
+            raise argparse.ArgumentTypeError(f"folder {folder!r} does not exist")
+        if suffix and not text.lower().endswith(suffix):
+            raise argparse.ArgumentTypeError(f"expected a {suffix} file name, got {text!r}")
+        return text
+    return check
+
+
+def _axis(text):
+    """``NAME=START:STOP:NUM`` (evenly spaced, ends included) or ``NAME=V1,V2,...``."""
+    from .network import _VECTOR_FIELDS
+    from .sweep import SCALES
+    name, sep, spec = text.partition("=")
+    if not sep or name not in _VECTOR_FIELDS + SCALES:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=START:STOP:NUM or NAME=V1,V2,... with NAME one of "
+            f"{', '.join(SCALES + _VECTOR_FIELDS)}, got {text!r}")
+    try:
+        if ":" in spec:
+            start, stop, num = spec.split(":")
+            num = int(num)
+            if num < 1:
+                raise ValueError
+            values = [float(start) + (float(stop) - float(start)) * i / max(num - 1, 1)
+                      for i in range(num)]
+        else:
+            values = [float(v) for v in spec.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad values for {name}: {spec!r}") from None
+    if not all(abs(v) < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"values for {name} must be finite, got {spec!r}")
+    return name, values
+
+
+def build_parser():
+    from .models import VARIANTS
+    parser = _Parser(prog="izhijax", description="Izhikevich spiking networks in JAX.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    f3 = sub.add_parser("fig3", help="simulate the Izhikevich (2003) Fig. 3 network",
+                        description="Simulate the Izhikevich (2003) Fig. 3 network (800 excitatory "
+                                    "+ 200 inhibitory neurons), print a summary, write the figure.")
+    f3.add_argument("--seed", type=_seed, default=0,
+                    help="seed of the network and the noise (default 0)")
+    f3.add_argument("--variant", choices=VARIANTS, default="brian2",
+                    help="which seed's schedule to follow (default brian2)")
+    f3.add_argument("--duration", type=_duration_ms, default=1000.0,
+                    help="simulated time in ms (default 1000)")
+    f3.add_argument("--out", type=_writable(".png"), default="fig3.png",
+                    help="PNG file for the figure (default fig3.png)")
+    f3.add_argument("--save", type=_writable(".npz"), default=None,
+                    help="also save the recording, parameters, final state and noise key "
+                         "to this .npz file (izhijax.load reads it)")
+    f3.add_argument("--propagation", choices=("event", "dense"), default="event",
+                    help="event-driven (touch only the synapses of neurons that fired; default) "
+                         "or dense (W s every step); same network, same statistics")
+    f3.add_argument("--x64", action="store_true", help="simulate in float64")
+    pat = sub.add_parser("patterns", help="the 20 firing patterns of Izhikevich (2004) Fig. 1",
+                         description="Run the 20 single-neuron protocols of Izhikevich (2004) "
+                                     "Fig. 1 in one compiled call, check each trace for its "
+                                     "feature, write the 20-panel figure.")
+    pat.add_argument("--out", type=_writable(".png"), default="patterns.png",
+                     help="PNG file for the figure (default patterns.png)")
+    pat.add_argument("--x64", action="store_true", help="simulate in float64")
+
+    sw = sub.add_parser("sweep", help="sweep the Fig. 3 network over a grid of two parameters",
+                        description="Run the Fig. 3 network over a grid of two parameters (and "
+                                    "trial keys) in compiled batches on every device; print the "
+                                    "range of each summary, write heat maps and a JSON.")
+    sw.add_argument("--x", type=_axis, default=("exc_weight_scale", [0.25 + 0.1 * i for i in range(16)]),
+                    help="first axis, NAME=START:STOP:NUM or NAME=V1,V2,... "
+                         "(default exc_weight_scale=0.25:1.75:16)")
+    sw.add_argument("--y", type=_axis, default=("noise_scale", [0.4 + 1.6 * i / 15 for i in range(16)]),
+                    help="second axis (default noise_scale=0.4:2:16)")
+    sw.add_argument("--trials", type=_positive_int, default=1, help="trial keys per grid point (default 1)")
+    sw.add_argument("--duration", type=_positive_float, default=1000.0,
+                    help="simulated time per network in ms (default 1000)")
+    sw.add_argument("--seed", type=_seed, default=0, help="seed of the network and the noise")
+    sw.add_argument("--variant", choices=VARIANTS, default="brian2", help="Fig. 3 variant")
+    sw.add_argument("--batch-size", type=_positive_int, default=None,
+                    help="networks per compiled call (default all)")
+    sw.add_argument("--out", type=_writable(".png"), default="sweep.png",
+                    help="PNG file for the heat maps (default sweep.png)")
+    sw.add_argument("--json", type=_writable(".json"), default=None,
+                    help="also write the summaries with their axes to this JSON file")
+    sw.add_argument("--x64", action="store_true", help="simulate in float64")
+    ft = sub.add_parser("fit", help="fit the Fig. 3 network to population firing rates",
+                        description="Fit per-population weight scales, noise scales and bias "
+                                    "currents of the Fig. 3 network to target excitatory and "
+                                    "inhibitory rates (Adam on surrogate gradients), then evaluate "
+                                    "on 10 held-out noise keys.")
+    ft.add_argument("--exc", type=_positive_float, default=5.0,
+                    help="target excitatory rate in Hz (default 5)")
+    ft.add_argument("--inh", type=_positive_float, default=20.0,
+                    help="target inhibitory rate in Hz (default 20)")
+    ft.add_argument("--iters", type=_positive_int, default=300,
+                    help="maximum optimizer steps (default 300)")
+    ft.add_argument("--lr", type=_positive_float, default=0.05, help="Adam learning rate (default 0.05)")
+    ft.add_argument("--batch", type=_positive_int, default=2,
+                    help="noise keys averaged per optimizer step (default 2)")
+    ft.add_argument("--duration", type=_positive_float, default=1000.0,
+                    help="simulated time per run in ms (default 1000)")
+    ft.add_argument("--seed", type=_seed, default=0, help="seed of the network and noise (default 0)")
+    ft.add_argument("--variant", choices=VARIANTS, default="brian2",
+                    help="which seed's schedule to follow (default brian2)")
+    ft.add_argument("--neurons", type=_positive_int, default=1000,
+                    help="network size, 80%% excitatory (default 1000)")
+    ft.add_argument("--out", type=_writable(".png"), default="fit.png",
+                    help="PNG file for the loss curve and rates (default fit.png)")
+    ft.add_argument("--json", type=_writable(".json"), default=None,
+                    help="also write the numbers to this .json file")
+    ft.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def fig3(args):
+    import jax
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    import matplotlib
+    matplotlib.use("Agg")
+    import izhijax as izj
+
+    net_key, noise_key = jax.random.split(jax.random.key(args.seed))
+    params = izj.izhikevich2003(net_key, variant=args.variant, propagation=args.propagation)
+    n_steps = max(1, round(args.duration / params.config.dt))
+    run, compile_s = izj.compile_simulation(params, noise_key, n_steps, on_divergence="raise")
+    times = []
+    for _ in range(3):      # the same compiled run three times (identical results): median time
+        start = time.perf_counter()
+        final, rec = jax.block_until_ready(run())
+        times.append(time.perf_counter() - start)
+    run_s = sorted(times)[1]
+    s = izj.summary(rec)
+    n_exc = params.config.n_exc
+    print(f"izhijax fig3: variant={args.variant} seed={args.seed} neurons={n_exc}+"
+          f"{params.n - n_exc} dt={params.config.dt} ms steps={n_steps} "
+          f"({n_steps * params.config.dt:g} ms) propagation={args.propagation} "
+          f"backend={jax.default_backend()}")
+    print(f"  spikes          {s['spikes']}")
+    print(f"  rate exc / inh  {s['rate_exc']:.2f} Hz / {s['rate_inh']:.2f} Hz")
+    print(f"  rhythm          {s['rhythm_hz']:.1f} Hz (peak of the excitatory population rate)")
+    print(f"  compile         {compile_s:.3f} s")
+    print(f"  run             {run_s:.3f} s ({run_s / (rec.duration * 1e-3):.4f} s per "
+          f"simulated second; median of 3 runs)")
+    fig = izj.plot.fig3(rec, title=f"Izhikevich (2003) Fig. 3, izhijax, variant {args.variant}")
+    fig.savefig(args.out, dpi=120)
+    print(f"  figure          {args.out}")
+    if args.save:
+        izj.save_run(args.save, rec, params, state=final, key=noise_key)
+        print(f"  recording       {args.save}")
+    return 0
+
+
+def patterns(args):
+    import jax
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    import matplotlib
+    matplotlib.use("Agg")
+    from . import features, plot
+    from . import patterns as pt
+
+    start = time.perf_counter()
+    traces = pt.run()
+    seconds = time.perf_counter() - start
+    print(f"izhijax patterns: Izhikevich (2004) Fig. 1, 20 panels in one compiled call "
+          f"({seconds:.2f} s with compilation, backend={jax.default_backend()})")
+    missed = 0
+    for tr in traces:
+        ok = features.shows(tr.protocol.name, tr)
+        missed += not ok
+        print(f"  ({tr.protocol.label}) {tr.protocol.name:30s} {int(tr.spikes.sum()):3d} spikes  "
+              f"{'shows the feature' if ok else 'DOES NOT show the feature'}")
+    fig = plot.patterns(traces, title="Izhikevich (2004) Fig. 1, izhijax")
+    fig.savefig(args.out, dpi=110)
+    print(f"  figure {args.out}")
+    return 1 if missed else 0
+def sweep(args):
+    if args.x[0] == args.y[0]:
+        print(f"izhijax: error: --x and --y sweep the same value {args.x[0]!r}", file=sys.stderr)
+        return 2
+    import jax
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    import json
+    import matplotlib
+    matplotlib.use("Agg")
+    import numpy as np
+    import izhijax as izj
+
+    net_key, noise_key = jax.random.split(jax.random.key(args.seed))
+    params = izj.izhikevich2003(net_key, variant=args.variant)
+    n_steps = max(1, round(args.duration / params.config.dt))
+    axes = dict([args.x, args.y])
+    start = time.perf_counter()
+    res = izj.sweep.run(params, noise_key, n_steps, axes, trials=args.trials,
+                        batch_size=args.batch_size)
+    wall = time.perf_counter() - start
+    total = int(np.prod(res.shape))
+    print(f"izhijax sweep: {' x '.join(f'{d}[{n}]' for d, n in zip(res.dims, res.shape))} = "
+          f"{total} networks of {n_steps} steps ({n_steps * params.config.dt:g} ms), variant "
+          f"{args.variant}, {jax.device_count()} {jax.default_backend()} device(s)")
+    with np.errstate(all="ignore"):
+        for name in ("rate_exc", "rate_inh", "rhythm_hz", "chi"):
+            v = np.asarray(res[name], float)
+            print(f"  {name:<10s} {np.nanmin(v):9.2f} .. {np.nanmax(v):9.2f}")
+    print(f"  time       {wall:.2f} s (compile included), {wall / total * 1e3:.1f} ms per network")
+    fig = izj.plot.sweep_maps(res, title=f"Fig. 3 network ({args.variant}), {args.duration:g} ms")
+    fig.savefig(args.out, dpi=110)
+    print(f"  figure     {args.out}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res.to_dict(), f)
+        print(f"  summaries  {args.json}")
+def fit(args):
+    import json
+
+    import jax
+    import matplotlib
+    matplotlib.use("Agg")
+    import numpy as np
+    import optax
+
+    import izhijax as izj
+    from izhijax.plot import fit_curves
+
+    if args.neurons < 2:
+        raise ValueError("--neurons must be at least 2 (one excitatory, one inhibitory)")
+    n_exc = max(1, min(args.neurons - 1, round(0.8 * args.neurons)))
+    net_key, fit_key, eval_key = jax.random.split(jax.random.key(args.seed), 3)
+    params = izj.izhikevich2003(net_key, n_exc=n_exc, n_inh=args.neurons - n_exc,
+                                variant=args.variant)
+    n_steps = max(1, round(args.duration / params.config.dt))
+    theta, build = izj.fit.population_parameters(params)
+    targets = {"exc": args.exc, "inh": args.inh}
+    loss = izj.fit.population_loss(targets, n_exc)
+    eval_keys = jax.random.split(eval_key, 10)
+    pops = lambda r: (float(np.mean(r[..., :n_exc])), float(np.mean(r[..., n_exc:])))
+    before = pops(izj.fit.evaluate(params, eval_keys, n_steps))
+    print(f"izhijax fit: variant={args.variant} seed={args.seed} neurons={n_exc}+"
+          f"{args.neurons - n_exc} steps={n_steps} targets exc {args.exc:g} Hz / inh "
+          f"{args.inh:g} Hz, adam({args.lr:g}), {args.batch} keys per step")
+    start = time.perf_counter()
+    result = izj.fit.fit(theta, build, loss, optax.adam(args.lr), fit_key, n_steps,
+                         n_iters=args.iters, batch=args.batch, progress=not args.no_progress,
+                         tol=4e-4, summary=lambda r: dict(zip(("exc", "inh"), pops(r))))
+    fit_s = time.perf_counter() - start
+    after = pops(izj.fit.evaluate(result.params, eval_keys, n_steps))
+    steps = len(result.history["loss"])
+    print(f"  optimizer steps {steps} in {fit_s:.1f} s")
+    print(f"  before          exc {before[0]:.2f} Hz / inh {before[1]:.2f} Hz (10 held-out keys)")
+    print(f"  after           exc {after[0]:.2f} Hz / inh {after[1]:.2f} Hz (10 held-out keys)")
+    print("  fitted          " + ", ".join(f"{k}={float(v):.4g}" for k, v in result.theta.items()))
+    fig = fit_curves(result.history, n_exc, before, after, (args.exc, args.inh))
+    fig.savefig(args.out, dpi=110)
+    print(f"  figure          {args.out}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"targets_hz": targets, "before_hz": dict(zip(("exc", "inh"), before)),
+                       "after_hz": dict(zip(("exc", "inh"), after)), "optimizer_steps": steps,
+                       "fit_seconds": fit_s,
+                       "theta": {k: float(v) for k, v in result.theta.items()},
+                       "loss": result.history["loss"].tolist()}, f, indent=1)
+        print(f"  numbers         {args.json}")
+    return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return {"fig3": fig3, "patterns": patterns, "sweep": sweep, "fit": fit}[args.command](args)
+    except (OSError, ValueError, FloatingPointError) as err:     # FloatingPointError: divergence
+        print(f"izhijax: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

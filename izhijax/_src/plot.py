@@ -1,0 +1,209 @@
+"""Figures: the seed's Fig. 3 (raster over one neuron's voltage), Izhikevich (2004) Fig. 1, sweep maps."""
+
+import warnings
+
+import numpy as np
+
+
+def fig3(rec, *, title=None, neuron=None, fig=None):
+    """Izhikevich (2003) Fig. 3 as the Brian2 seed draws it.
+
+    Top: raster of every neuron (excitatory below the line, inhibitory above, labelled). Bottom: the
+    membrane potential of one recorded neuron, clipped at 30 mV as in the seed.
+
+    Args:
+        rec: :class:`izhijax.Recording` with ``spikes`` recorded and at least one ``v`` trace.
+        title: optional figure title.
+        neuron: which recorded neuron's voltage to show (a neuron index in ``rec.v_index``);
+            default the first recorded.
+        fig: optional matplotlib figure to draw into.
+
+    Returns:
+        The matplotlib figure.
+    """
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(8, 6))
+    if rec.spikes is None:
+        raise ValueError("fig3 needs the spike raster: simulate with record_spikes=True")
+    ax, ax_v = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 1)})
+    spikes = np.asarray(rec.spikes)
+    times = rec.times
+    n = spikes.shape[1]
+    step, idx = np.nonzero(spikes)
+    ax.scatter(times[step], idx, marker="_", color="k", s=10, linewidths=1)
+    t_end = times[0] + rec.duration
+    ax.set_xlim(times[0], t_end)
+    ax.set_ylim(0, n)
+    ax.set_ylabel("neuron number")
+    ax.set_yticks(np.arange(0, n, 100 if n > 200 else max(n // 5, 1)))
+    mid = times[0] + rec.duration / 2
+    if 0 < rec.n_exc < n:
+        ax.axhline(rec.n_exc, color="k")
+        box = dict(facecolor="w", edgecolor="none")
+        ax.text(mid, (rec.n_exc + n) / 2, "inhibitory", bbox=box, ha="center", va="center")
+        ax.text(mid, rec.n_exc / 2, "excitatory", bbox=box, ha="center", va="center")
+    for a in (ax, ax_v):
+        a.spines["right"].set_visible(False)
+        a.spines["top"].set_visible(False)
+    v_index = np.asarray(rec.v_index)
+    if v_index.size:
+        col = 0 if neuron is None else int(np.flatnonzero(v_index == neuron)[0])
+        ax_v.plot(times, np.clip(np.asarray(rec.v[:, col]), -np.inf, 30), color="k", lw=0.8)
+        ax_v.text(times[0] + 0.025 * rec.duration, 0, f"v$_{{{v_index[col] + 1}}}$(t)")
+        ax_v.set_ylabel("mV")
+    ax_v.set_xlabel("time, ms")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def patterns(traces, *, title=None, fig=None, columns=4):
+    """Izhikevich (2004) Fig. 1: one panel per trace, voltage above a sketch of the input.
+
+    Args:
+        traces: :class:`izhijax.patterns.Trace` objects (e.g. ``izhijax.patterns.run()``).
+        title: optional figure title.
+        fig: optional matplotlib figure to draw into.
+        columns: panels per row (4, as in the paper: 5 rows of 4 panels).
+
+    Returns:
+        The matplotlib figure. Each panel: ``v`` (mV, 30 at a spike as figure1.m records it) on a
+        common -100 to 30 mV scale, the input current drawn below it between -100 and -85 mV
+        (scaled to its own range, as the paper sketches it), the panel's duration in its corner.
+    """
+    if fig is None:
+        import matplotlib.pyplot as plt
+        rows = -(-len(traces) // columns)
+        fig = plt.figure(figsize=(3.0 * columns, 1.9 * rows))
+    rows = -(-len(traces) // columns)
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax, tr in zip(axes, traces):
+        t, i = np.asarray(tr.t), np.asarray(tr.i)
+        span = np.ptp(i)
+        sketch = -100 + (15 * (i - i.min()) / span if span > 0 else 0 * i + 5)
+        ax.plot(t, np.asarray(tr.v), color="k", lw=0.7)
+        ax.plot(t, sketch, color="tab:blue", lw=0.9)
+        ax.set_xlim(t[0], t[-1])
+        ax.set_ylim(-102, 32)
+        ax.set_title(f"({tr.protocol.label}) {tr.protocol.name}", fontsize=9)
+        ax.text(t[-1], -84, f"{t[-1]:g} ms", ha="right", va="bottom", fontsize=7, color="0.4")
+        ax.axis("off")
+    for ax in axes[len(traces):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+SWEEP_PANELS = (("rate_exc", "excitatory rate (Hz)", "log"), ("rate_inh", "inhibitory rate (Hz)", "log"),
+                ("rhythm_hz", "dominant rhythm (Hz)", "linear"), ("chi", "synchrony $\\chi$", "linear"))
+
+
+def sweep_maps(result, *, panels=SWEEP_PANELS, quiet_hz=1.0, title=None, fig=None):
+    """Heat maps of a two-axis sweep, one panel per summary, averaged over trials.
+
+    Args:
+        result: :class:`izhijax.SweepResult` whose axes are two parameters (x first, then y) and
+            optionally ``"trial"`` (averaged, ignoring nan).
+        panels: ``(summary name, colour bar label, "log" | "linear")`` triples; names missing from
+            the result are skipped. Log panels show values below 0.1 (silence) at the bottom colour.
+        quiet_hz: rhythm and synchrony are left blank (grey) where the mean excitatory rate is
+            below this (Hz): a nearly silent network has no meaningful rhythm. None shows all.
+        title: optional figure title.
+        fig: optional matplotlib figure to draw into.
+
+    Returns:
+        The matplotlib figure.
+    """
+    from matplotlib.colors import LogNorm
+    dims = [d for d in result.dims if d != "trial"]
+    if len(dims) != 2:
+        raise ValueError(f"sweep_maps needs a sweep over two parameters, got axes {result.dims}")
+    panels = [p for p in panels if p[0] in result.data]
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(4.2 * len(panels), 3.6))
+    x, y = (np.asarray(result.coords[d]) for d in dims)
+    quiet = None
+    if quiet_hz is not None and "rate_exc" in result.data:
+        quiet = _trial_mean(result, "rate_exc") < quiet_hz
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (name, label, scale) in zip(axes, panels):
+        values = _trial_mean(result, name)
+        if quiet is not None and name in ("rhythm_hz", "chi"):
+            values = np.where(quiet, np.nan, values)
+        norm = None
+        if scale == "log":
+            values = np.maximum(values, 0.1)
+            norm = LogNorm(vmin=0.1, vmax=max(float(np.nanmax(values)), 1.0))
+        ax.set_facecolor("0.8")
+        mesh = ax.pcolormesh(_edges(x), _edges(y), values.T, shading="flat", cmap="viridis",
+                             norm=norm)
+        fig.colorbar(mesh, ax=ax, label=label)
+        ax.set_xlabel(dims[0])
+        ax.set_ylabel(dims[1])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _trial_mean(result, name):
+    values = np.asarray(result[name], float)
+    if "trial" in result.dims:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-nan cells stay nan
+            values = np.nanmean(values, axis=result.dims.index("trial"))
+    return values
+
+
+def _edges(c):
+    """Cell edges around sorted coordinates (midpoints, the outer cells mirrored)."""
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])
+
+
+def fit_curves(history, n_exc, before, after, targets, *, title=None, fig=None):
+    """A population-rate fit: loss and rates over the optimizer steps, rates before / after.
+
+    Args:
+        history: :attr:`izhijax.fit.FitResult.history` (``loss`` ``(S,)``, ``rates`` ``(S, n)``).
+        n_exc: number of excitatory neurons (the first ``n_exc``).
+        before, after: ``(exc, inh)`` mean rates in Hz (on held-out keys).
+        targets: ``(exc, inh)`` target rates in Hz.
+        title: optional figure title.
+        fig: optional matplotlib figure to draw into.
+
+    Returns:
+        The matplotlib figure.
+    """
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.semilogy(np.asarray(history["loss"]), "k", label="loss")
+    ax1.set_xlabel("optimizer step")
+    ax1.set_ylabel("loss (training keys)")
+    rates = np.asarray(history["rates"])
+    axr = ax1.twinx()
+    axr.plot(rates[:, :n_exc].mean(1), "C0", lw=0.8, label="exc rate")
+    axr.plot(rates[:, n_exc:].mean(1), "C3", lw=0.8, label="inh rate")
+    for target, color in zip(targets, ("C0", "C3")):
+        axr.axhline(target, color=color, ls=":", lw=0.8)
+    axr.set_ylabel("rate, Hz")
+    axr.legend(loc="upper right")
+    x = np.arange(2)
+    ax2.bar(x - 0.25, before, 0.25, label="before", color="0.7")
+    ax2.bar(x, after, 0.25, label="after (held-out keys)", color="k")
+    ax2.bar(x + 0.25, targets, 0.25, label="target", color="C2")
+    ax2.set_xticks(x, ["excitatory", "inhibitory"])
+    ax2.set_ylabel("mean rate, Hz")
+    ax2.legend()
+    fig.suptitle(title or "Fitting population rates")
+    fig.tight_layout()
+    return fig
