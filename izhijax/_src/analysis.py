@@ -19,34 +19,38 @@ def firing_rates(rec):
 
 
 def population_rates(rec):
-    """Mean firing rate of the excitatory and inhibitory populations and of all neurons.
+    """Mean firing rate of each population and of all neurons, Hz.
 
     Args:
         rec: :class:`izhijax.Recording`.
 
     Returns:
-        dict ``{"exc": Hz, "inh": Hz, "all": Hz}`` of scalars (``nan`` for an empty population).
+        dict ``{population name: Hz, ..., "all": Hz}`` of scalars (differentiable under
+        ``jax.grad`` of a traced run).
     """
     rates = firing_rates(rec)
-    n_exc = rec.n_exc
-    mean = lambda x: jnp.mean(x) if x.shape[0] else jnp.nan
-    return {"exc": mean(rates[:n_exc]), "inh": mean(rates[n_exc:]), "all": jnp.mean(rates)}
+    out = {name: jnp.mean(rates[lo:hi]) for name, lo, hi in rec.populations}
+    out["all"] = jnp.mean(rates)
+    return out
 
 
-def population_rate(rec, population="exc"):
+def population_rate(rec, population="all"):
     """Instantaneous population rate, Hz, shape ``(T,)``: spikes per step / neurons / dt.
 
     Args:
         rec: :class:`izhijax.Recording`.
-        population: ``"exc"``, ``"inh"`` or ``"all"``.
+        population: a population name, or ``"all"``.
     """
-    n = rec.counts.shape[0]
-    sizes = {"exc": rec.n_exc, "inh": n - rec.n_exc, "all": n}
-    if population not in sizes:
-        raise ValueError(f"population must be one of {tuple(sizes)}, got {population!r}")
-    counts = {"exc": rec.pop_counts[:, 0], "inh": rec.pop_counts[:, 1],
-              "all": rec.pop_counts.sum(axis=1)}[population]
-    return _float(counts) / max(sizes[population], 1) / (rec.dt * 1e-3)
+    if population == "all":
+        counts, size = rec.pop_counts.sum(axis=1), rec.n
+    else:
+        if population not in rec.names:
+            raise ValueError(f"population must be one of {rec.names + ('all',)}, got "
+                             f"{population!r}")
+        k = rec.names.index(population)
+        lo, hi = rec.span(population)
+        counts, size = rec.pop_counts[:, k], hi - lo
+    return _float(counts) / max(size, 1) / (rec.dt * 1e-3)
 
 
 def power_spectrum(signal, dt):
@@ -109,15 +113,21 @@ def synchrony(rec):
 
 
 def summary(rec):
-    """The headline numbers of a run, as Python floats.
+    """The headline numbers of a run, as Python floats (not differentiable: under ``jax.grad`` use
+    :func:`population_rates` or :func:`firing_rates`, which are).
 
     Returns:
-        dict: ``spikes`` (total count), ``rate_exc``, ``rate_inh``, ``rate_all`` (Hz), and
-        ``rhythm_hz`` (dominant frequency of the excitatory population rate).
+        dict: ``spikes`` (total count), ``rate_<population>`` for each population, ``rate_all``
+        (Hz), and ``rhythm_hz`` (dominant frequency of the first population's rate).
     """
+    from .validate import is_traced
+    if is_traced(rec.counts):
+        raise TypeError("summary() returns Python floats and cannot be traced or differentiated; "
+                        "inside jax.grad / jit use izj.population_rates(rec) or "
+                        "izj.firing_rates(rec), which carry the surrogate gradient")
     rates = population_rates(rec)
-    has_exc = rec.n_exc > 0
-    rhythm = rhythm_frequency(population_rate(rec, "exc" if has_exc else "all"), rec.dt)
-    return {"spikes": int(jnp.sum(rec.counts)), "rate_exc": float(rates["exc"]),
-            "rate_inh": float(rates["inh"]), "rate_all": float(rates["all"]),
-            "rhythm_hz": float(rhythm)}
+    rhythm = rhythm_frequency(population_rate(rec, rec.names[0]), rec.dt)
+    out = {"spikes": int(jnp.sum(rec.counts))}
+    out.update({f"rate_{name}": float(r) for name, r in rates.items()})
+    out["rhythm_hz"] = float(rhythm)
+    return out

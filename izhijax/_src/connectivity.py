@@ -101,6 +101,12 @@ class EventDense:
     def dtype(self):
         return self.w.dtype
 
+    def propagate(self, spikes):
+        return _event_dense(self.buffers, self.w, spikes)
+
+    def to_dense(self):
+        return np.asarray(self.w).T
+
 
 @dataclasses.dataclass(frozen=True)
 class Sparse:
@@ -134,9 +140,51 @@ class Sparse:
         """Number of real (unpadded) synapses."""
         return int(np.sum(np.asarray(self.post) < self.n_post))
 
+    def propagate(self, spikes):
+        return _event_sparse(self.n_post, self.buffers, self.post, self.w, spikes)
+
+    def to_dense(self):
+        post, w = np.asarray(self.post), np.asarray(self.w)
+        dense = np.zeros((self.n_post, self.n_pre), w.dtype)
+        pre = np.broadcast_to(np.arange(self.n_pre)[:, None], post.shape)
+        keep = post < self.n_post
+        np.add.at(dense, (post[keep], pre[keep]), w[keep])
+        return dense
+
 
 jax.tree_util.register_dataclass(EventDense, data_fields=["w"], meta_fields=["buffers"])
 jax.tree_util.register_dataclass(Sparse, data_fields=["post", "w"], meta_fields=["n_post", "buffers"])
+
+_FORMATS = {}
+
+
+def register_format(cls):
+    """Register a weight format (a pytree class) so networks, validation and files accept it.
+
+    A format is a registered JAX pytree (e.g. ``jax.tree_util.register_dataclass``) with:
+    ``n_pre`` and ``n_post`` (ints), ``dtype``, ``propagate(spikes (n_pre,)) -> pulse (n_post,)``
+    (differentiable in its floating leaves and in the spikes) and ``to_dense() -> W[post, pre]``
+    (NumPy). Its floating leaves have the network's dtype. Usable as a class decorator.
+    """
+    for attr in ("propagate", "to_dense", "n_pre", "n_post", "dtype"):
+        if not hasattr(cls, attr):
+            raise TypeError(f"weight format {cls.__name__} lacks {attr!r}")
+    _FORMATS[cls.__name__] = cls
+    return cls
+
+
+def formats():
+    """The registered weight formats, ``{class name: class}`` (dense arrays are always accepted)."""
+    return dict(_FORMATS)
+
+
+def is_format(weights):
+    """True for an instance of a registered format (not a plain array)."""
+    return type(weights) in _FORMATS.values()
+
+
+register_format(EventDense)
+register_format(Sparse)
 FORMATS = (EventDense, Sparse)
 
 
@@ -167,13 +215,31 @@ class PreScaled:
     def dtype(self):
         return self.matrix.dtype
 
-    def dense(self):
+    @property
+    def n_pre(self):
+        return n_pre(self.matrix)
+
+    @property
+    def n_post(self):
+        return n_post(self.matrix)
+
+    def propagate(self, spikes):
+        return propagate(self.matrix, self.scale * spikes)
+
+    def to_dense(self):
         """The weights as one dense NumPy matrix ``W * scale[None, :]``, shape ``(n_post, n_pre)``."""
-        from .wiring import to_dense
-        return to_dense(self)
+        return to_dense(self.matrix) * np.asarray(self.scale)[None, :]
+
+    dense = to_dense
 
 
 jax.tree_util.register_dataclass(PreScaled, data_fields=["matrix", "scale"], meta_fields=[])
+register_format(PreScaled)
+
+
+def to_dense(weights):
+    """Any weight format as a dense NumPy ``W[post, pre]`` (for checks on small networks)."""
+    return weights.to_dense() if is_format(weights) else np.asarray(weights)
 
 
 def event_dense(weights, buffers=None):
@@ -192,18 +258,12 @@ def check_buffers(buffers):
 
 def n_post(weights):
     """Number of postsynaptic neurons of any weight format."""
-    if isinstance(weights, PreScaled):
-        return n_post(weights.matrix)
-    if isinstance(weights, FORMATS):
-        return weights.n_post
-    return weights.shape[-2]
+    return weights.n_post if is_format(weights) else weights.shape[-2]
 
 
 def n_pre(weights):
     """Number of presynaptic neurons of any weight format."""
-    if isinstance(weights, PreScaled):
-        return n_pre(weights.matrix)
-    return weights.n_pre if isinstance(weights, FORMATS) else weights.shape[-1]
+    return weights.n_pre if is_format(weights) else weights.shape[-1]
 
 
 def propagate(weights, spikes):
@@ -219,12 +279,8 @@ def propagate(weights, spikes):
         Input pulse of every postsynaptic neuron, shape ``(n_post,)``: the sum of the outgoing
         weights of the neurons that fired, as net.m's ``sum(S(:, fired), 2)``.
     """
-    if isinstance(weights, EventDense):
-        return _event_dense(weights.buffers, weights.w, spikes)
-    if isinstance(weights, Sparse):
-        return _event_sparse(weights.n_post, weights.buffers, weights.post, weights.w, spikes)
-    if isinstance(weights, PreScaled):
-        return propagate(weights.matrix, weights.scale * spikes)
+    if is_format(weights):
+        return weights.propagate(spikes)
     return jnp.dot(weights, spikes, precision="highest")
 
 

@@ -4,12 +4,13 @@ A fit works on a small pytree ``theta`` of free variables and a ``build(theta) -
 them into the network, so any subset of the parameters can be fitted::
 
     theta, build = izj.fit.population_parameters(params)            # weight scales, noise, bias
-    loss = izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, n_exc=800)
+    loss = izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, params)
     result = izj.fit.fit(theta, build, loss, optax.adam(0.05), key, n_steps=1000, n_iters=300)
     evaluation = izj.fit.evaluate(build(result.theta), eval_keys, n_steps=1000)
 
 Each iteration draws fresh noise keys (``fold_in(key, iteration)``, split ``batch`` ways), averages
-the surrogate-gradient rates over them (``jax.vmap``), steps the optimizer and projects ``theta``
+the rates of :func:`izhijax.simulate`'s recording over them (``jax.vmap``; under ``jax.grad`` the
+counts carry the surrogate gradient), steps the optimizer and projects ``theta``
 back into its bounds. Evaluation runs the plain :func:`izhijax.simulate` on keys the fit never saw.
 """
 
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .bptt import spike_rates
+from .connectivity import PreScaled, is_format
 from .simulate import simulate
 
 BOUNDS = {"a": (1e-4, None), "b": (1e-4, None), "noise_amp": (0.0, None), "w_exc": (0.0, None),
@@ -47,25 +48,27 @@ def _kind(kind):
     return LOSSES[kind]
 
 
-def population_loss(targets, n_exc, kind="relative"):
-    """Loss on the mean rate of the excitatory (first ``n_exc``) and inhibitory neurons.
+def population_loss(targets, network, kind="relative"):
+    """Loss on the mean rate of named populations.
 
     Args:
-        targets: ``{"exc": Hz, "inh": Hz}`` (either may be left out).
-        n_exc: number of excitatory neurons.
+        targets: ``{population name: Hz}``, e.g. ``{"exc": 5.0, "inh": 20.0}``.
+        network: the :class:`izhijax.Network` (or a :class:`izhijax.Recording`) whose populations
+            the names refer to.
         kind: ``"mse"`` or ``"relative"``.
 
     Returns:
-        ``loss(rates) -> scalar`` for rates of shape ``(n,)`` in Hz.
+        ``loss(rates) -> scalar`` for rates of every neuron, shape ``(n,)``, in Hz.
     """
     err = _kind(kind)
-    unknown = set(targets) - {"exc", "inh"}
-    if unknown:
-        raise ValueError(f"population targets are 'exc' and 'inh', got {sorted(unknown)}")
+    if not hasattr(network, "span"):
+        raise TypeError(f"population_loss needs the network (or a recording) to find its "
+                        f"populations, got {type(network).__name__}")
+    spans = {name: network.span(name) for name in targets}
 
     def loss(rates):
-        pops = {"exc": rates[:n_exc], "inh": rates[n_exc:]}
-        return sum(err(jnp.mean(pops[name]), target) for name, target in targets.items())
+        return sum(err(jnp.mean(rates[lo:hi]), targets[name])
+                   for name, (lo, hi) in spans.items())
     return loss
 
 
@@ -77,56 +80,81 @@ def neuron_loss(targets, kind="relative"):
 
 
 def field_parameters(params, names):
-    """Fit some fields of :class:`izhijax.Params` as they are (a mask over the pytree).
+    """Fit some per-neuron fields of the network as they are (``"bias"``, ``"a"``, ``"weights"``).
 
     Args:
-        params: starting :class:`izhijax.Params`.
-        names: field names, e.g. ``("bias",)`` or ``("a", "b", "c", "d")``.
+        params: starting :class:`izhijax.Network`.
+        names: flat per-neuron fields (see :meth:`izhijax.Network.flat`) or ``"weights"`` (of
+            the only projection).
 
     Returns:
-        ``(theta, build)``: ``{name: array}`` and ``build(theta) -> Params``.
+        ``(theta, build)``: ``{name: array}`` and ``build(theta) -> Network``.
     """
+    theta = {}
     for name in names:
-        if name not in ("a", "b", "c", "d", "weights", "noise_amp", "bias", "v0", "u0"):
-            raise ValueError(f"{name!r} is not a Params array field")
-    theta = {name: getattr(params, name) for name in names}
+        try:
+            theta[name] = params.weights if name == "weights" else params.flat(name)
+        except AttributeError as err:
+            raise ValueError(f"{name!r} cannot be fitted: {err}") from None
     return theta, lambda theta: params.replace(**theta)
 
 
-POPULATION_NAMES = ("w_exc", "w_inh", "noise_exc", "noise_inh", "bias_exc", "bias_inh")
+def population_names(params):
+    """The knobs :func:`population_parameters` offers for a network: for each population ``p``,
+    ``w_p`` (scale of the synapses from ``p``), ``noise_p`` (scale of its noise) and ``bias_p``
+    (added to its bias, in its current unit)."""
+    return tuple(f"{kind}_{p}" for p in params.names for kind in ("w", "noise", "bias"))
 
 
-def population_parameters(params, names=POPULATION_NAMES):
-    """Per-population knobs of a two-population network as scalars.
+def population_parameters(params, names=None):
+    """Per-population knobs as scalars: weight scales, noise scales and bias offsets.
 
-    ``w_exc`` / ``w_inh`` scale the weights *from* excitatory / inhibitory neurons, ``noise_exc`` /
-    ``noise_inh`` scale the noise amplitude of each population, ``bias_exc`` / ``bias_inh`` (mV/ms)
-    are added to each population's bias current. All start at the identity (1 or 0).
+    ``w_<pop>`` scales the weights of every synapse *from* population ``<pop>``, ``noise_<pop>``
+    its neurons' noise amplitude, ``bias_<pop>`` is added to their bias. All start at the identity
+    (1 or 0).
 
     Args:
-        params: starting :class:`izhijax.Params` with ``config.n_exc`` set.
-        names: which of :data:`POPULATION_NAMES` to fit.
+        params: starting :class:`izhijax.Network`.
+        names: which knobs (default all of :func:`population_names`), e.g. ``("w_exc", "w_inh")``.
 
     Returns:
-        ``(theta, build)``: ``{name: scalar}`` and ``build(theta) -> Params``.
+        ``(theta, build)``: ``{name: scalar}`` and ``build(theta) -> Network``.
     """
-    bad = set(names) - set(POPULATION_NAMES)
+    allowed = population_names(params)
+    names = allowed if names is None else tuple(names)
+    bad = [k for k in names if k not in allowed]
     if bad:
-        raise ValueError(f"unknown population parameters {sorted(bad)}; "
-                         f"expected some of {POPULATION_NAMES}")
-    n, n_exc = params.n, params.config.n_exc if params.config.n_exc is not None else params.n
-    exc = jnp.arange(n) < n_exc
-    dtype = params.v0.dtype
+        raise ValueError(f"unknown population parameters {bad}; expected some of {allowed}")
+    dtype = params.dtype
     theta = {name: jnp.asarray(0.0 if name.startswith("bias") else 1.0, dtype) for name in names}
+    spans = params.slices()
+
+    def per_neuron(theta, kind, default):
+        parts = [jnp.broadcast_to(jnp.asarray(theta.get(f"{kind}_{p}", default), dtype),
+                                  (hi - lo,)) for p, (lo, hi) in spans.items()]
+        return jnp.concatenate(parts)
 
     def build(theta):
-        get = lambda name, default: theta.get(name, default)
-        col = jnp.where(exc, get("w_exc", 1.0), get("w_inh", 1.0))
-        amp = jnp.where(exc, get("noise_exc", 1.0), get("noise_inh", 1.0))
-        bias = jnp.where(exc, get("bias_exc", 0.0), get("bias_inh", 0.0))
-        return params.replace(weights=params.weights * col[None, :],
-                              noise_amp=params.noise_amp * amp, bias=params.bias + bias)
+        gain = per_neuron(theta, "w", 1.0)
+        projections = []
+        for proj in params.projections:
+            s0, s1 = params.span(proj.source)
+            g = gain[s0:s1]
+            w = proj.weights
+            w = PreScaled(w, g) if is_format(w) else w * g[None, :]
+            projections.append(proj.replace(weights=w))
+        return params.replace(projections=tuple(projections),
+                              noise_amp=params.flat("noise_amp") * per_neuron(theta, "noise", 1.0),
+                              bias=params.flat("bias") + per_neuron(theta, "bias", 0.0))
     return theta, build
+
+
+def rates_of(params, key, n_steps, checkpoint=None):
+    """Rate of every neuron in Hz, ``(n,)``, from :func:`izhijax.simulate`'s counts; under
+    ``jax.grad`` they carry the surrogate gradient."""
+    _, rec = simulate(params, key, n_steps, record_v=(), record_spikes=False,
+                      checkpoint=checkpoint, differentiable=True, on_divergence="ignore")
+    return rec.counts / (n_steps * params.config.dt * 1e-3)
 
 
 def project(theta, bounds=BOUNDS):
@@ -168,7 +196,7 @@ def fit(theta, build, loss, optimizer, key, n_steps, *, n_iters=100, batch=2, bo
         n_iters: maximum number of optimizer steps.
         batch: noise keys per iteration; the loss sees their mean rates.
         bounds: ``{name: (low, high)}`` projected after every update (see :data:`BOUNDS`).
-        checkpoint: gradient checkpointing chunk in steps (see :func:`izhijax.bptt.spike_counts`).
+        checkpoint: gradient checkpointing chunk in steps (see :func:`izhijax.simulate`).
         progress: show a tqdm bar with the loss and ``summary`` of the rates.
         tol: stop early once the loss is below ``tol``.
         summary: ``summary(rates) -> dict`` of numbers shown in the bar; default mean rate.
@@ -181,7 +209,7 @@ def fit(theta, build, loss, optimizer, key, n_steps, *, n_iters=100, batch=2, bo
     def batch_loss(theta, key):
         params = build(theta)
         keys = jax.random.split(key, batch)
-        rates = jax.vmap(lambda k: spike_rates(params, k, n_steps, checkpoint=checkpoint))(keys)
+        rates = jax.vmap(lambda k: rates_of(params, k, n_steps, checkpoint))(keys)
         rates = jnp.mean(rates, axis=0)
         return loss(rates), rates
 

@@ -1,16 +1,19 @@
-"""The network as pytrees, and the pure step.
+"""The network as pytrees: populations of neurons, projections between them, static settings.
 
-``Params`` holds everything that can be fitted or swept (traced arrays) plus a static ``Config`` of the
-settings that change the compiled program. ``State`` is what a step carries forward. ``step`` is pure:
-``step(state, params, key) -> (state, spikes)``.
+A :class:`Network` is named :class:`Population` s, each with its own neuron model (an object, e.g.
+:class:`izhijax.Izhikevich2003`) and per-neuron parameters, and :class:`Projection` s that carry the
+spikes of one group of populations to another, with weights in any registered format and an axonal
+delay in steps. Neurons have one global index: the populations' neurons in order. A :class:`Config`
+holds the settings that change the compiled program (step length, integrator, noise source,
+surrogate gradient). Everything else is a traced array: new values never recompile.
 
 One step ``t`` (Brian2's schedule, which net.m and PymoNNto share up to where they label a spike)::
 
-    I     = pending synaptic pulse + noise(key, t) + bias + I_ext[t]
-    v, u  = integrate(v, u, I)                       # euler | izhikevich | semi-implicit
-    s     = H(v - v_peak)                            # recorded as the spikes of step t
-    v, u  = v + s (c - v), u + s d                   # reset
-    pulse = W s                                      # reaches the update of step t + delay
+    I     = pending synaptic pulse + noise_amp * noise(key, t) + bias + I_ext[t]
+    x     = integrator.step(model, x, I)              # every population, its own model
+    s     = H(threshold(x))                           # recorded as the spikes of step t
+    x     = reset(x, s)
+    pulse[delay - 1, target] += W s[source]           # each projection; reaches step t + delay
 
 The synaptic pulse lasts one step and is gone after it, as in the seeds (Brian2's ``I += w`` then
 ``I -= w`` 1 ms later; net.m's ``I = I + sum(S(:, fired), 2)``).
@@ -23,53 +26,59 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import connectivity
-from .neuron import INTEGRATORS, integrate, reset
-from .surrogate import SURROGATES, spike, spike_per_rise
+from .components import INTEGRATORS, NOISES, Integrator, NeuronModel, NoiseSource, resolve
+from .neuron import Izhikevich2003
+from .surrogate import Surrogate, as_surrogate
 
-NOISE_KINDS = ("normal", "uniform", "none")
 THRESHOLD_GRADS = ("crossing", "voltage")
+NOISE_KINDS = tuple(NOISES)
 MIN_RISE = 1.0
 """Floor (mV) of the per-step rise of v that normalises the crossing-time surrogate."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Static settings: changing one recompiles; all hashable.
+    """Static settings of a network: changing one recompiles; all hashable.
+
+    Components may be given as objects or by name (``integrator="euler"`` is ``Euler()``); they are
+    stored as objects.
 
     Attributes:
         dt: step length in ms.
-        integrator: ``"euler"``, ``"izhikevich"`` or ``"semi-implicit"`` (see :mod:`izhijax.neuron`).
-        v_peak: spike threshold / cut-off in mV (30 in every seed).
-        inclusive: spike at ``v >= v_peak`` (Brian2, net.m) if True, at ``v > v_peak`` (PymoNNto) if False.
-        delay: synaptic delay in steps between the update whose spikes emit a pulse and the update it
-            enters: 1 in Brian2 and net.m, 2 in PymoNNto (its input behaviour runs after the neuron
-            update, so the pulse waits one more step).
-        noise: thalamic noise per step: ``"normal"`` (``amp * randn``, Brian2 and net.m),
-            ``"uniform"`` (``amp * U(0, 1)``, PymoNNto) or ``"none"``.
-        surrogate: surrogate derivative of the spike function, a key of ``izhijax.surrogate.SURROGATES``.
-        surrogate_scale: its inverse width: in 1/step with ``threshold_grad="crossing"``, in 1/mV
-            with ``"voltage"``.
+        integrator: an :class:`izhijax.Integrator` (``Euler()``, ``IzhikevichHalfSteps()``,
+            ``SemiImplicit()``) or its name (``"euler"``, ``"izhikevich"``, ``"semi-implicit"``).
+        noise: an :class:`izhijax.NoiseSource` or its name: ``"normal"`` (``amp * randn`` per step,
+            Brian2 and net.m), ``"uniform"`` (``amp * U(0, 1)``, PymoNNto) or ``"none"``.
+        surrogate: an :class:`izhijax.Surrogate` (``FastSigmoid(1.0)``...) or its name, with
+            ``surrogate_scale`` its inverse width (in 1/step with ``threshold_grad="crossing"``,
+            in 1/mV with ``"voltage"``).
         threshold_grad: what the surrogate sees (backward only, spikes are the same):
             ``"crossing"`` (default) the time since the threshold crossing in steps,
-            ``(v - v_peak) / max(v - v_before, 1 mV)``; ``"voltage"`` the distance ``v - v_peak`` in
-            mV (the plain formulation). See :mod:`izhijax.surrogate` for why.
-        reset_grad: keep the gradient through the reset, ``v + s (c - v)``, ``u + s d`` (False, the
-            default, stops it as snnTorch's detached reset; with ``"crossing"`` a spike then also
-            ends the backward path of ``u``: ``u + d`` depends on ``d`` only; forward unchanged).
-        synapse_grad: keep the gradient through the spikes a neuron sends to the others (False, the
-            default, treats them as given input in the backward pass; forward unchanged).
-        n_exc: the first ``n_exc`` neurons are excitatory (for summaries and plots); None means all.
+            ``x / max(v - v_before, 1 mV)``; ``"voltage"`` the distance ``x`` in mV (the plain
+            formulation). See :mod:`izhijax._src.surrogate` for why.
+        reset_grad: keep the gradient through the reset (False, the default, stops it as snnTorch's
+            detached reset; with ``"crossing"`` a spike then also ends the backward path of the
+            other state variables; forward unchanged).
+        synapse_grad: keep the gradient through the spikes a neuron sends to the others (False,
+            the default, treats them as given input in the backward pass; forward unchanged).
+        v_peak, inclusive, delay, n_exc: how :func:`make_params` builds a network from flat
+            arrays: the :class:`izhijax.Izhikevich2003` model's cut-off (mV) and whether it spikes
+            at ``v >= v_peak`` (Brian2, net.m) or ``v > v_peak`` (PymoNNto); the delay in steps of
+            its one projection (1 in Brian2 and net.m, 2 in PymoNNto); and the split into
+            populations ``"exc"`` (the first ``n_exc``) and ``"inh"`` (None: one population
+            ``"neurons"``). A network built from populations carries its own.
     """
 
     dt: float = 1.0
-    integrator: str = "euler"
+    integrator: Integrator = "euler"
     v_peak: float = 30.0
     inclusive: bool = True
     delay: int = 1
-    noise: str = "normal"
-    surrogate: str = "fast_sigmoid"
+    noise: NoiseSource = "normal"
+    surrogate: Surrogate = "fast_sigmoid"
     surrogate_scale: float = 1.0
     threshold_grad: str = "crossing"
     reset_grad: bool = False
@@ -85,14 +94,21 @@ class Config:
         if not self.dt > 0:
             raise ValueError(f"Config.dt must be > 0 ms, got {self.dt!r}")
         if not self.surrogate_scale > 0:
-            raise ValueError(f"Config.surrogate_scale must be > 0 1/mV, got {self.surrogate_scale!r}")
-        if self.integrator not in INTEGRATORS:
-            raise ValueError(f"Config.integrator must be one of {INTEGRATORS}, got {self.integrator!r}")
-        if self.noise not in NOISE_KINDS:
-            raise ValueError(f"Config.noise must be one of {NOISE_KINDS}, got {self.noise!r}")
-        if self.surrogate not in SURROGATES:
-            raise ValueError(
-                f"Config.surrogate must be one of {tuple(SURROGATES)}, got {self.surrogate!r}")
+            raise ValueError(f"Config.surrogate_scale must be > 0, got {self.surrogate_scale!r}")
+        set_ = lambda name, value: object.__setattr__(self, name, value)
+        set_("integrator", resolve(self.integrator, INTEGRATORS, "Config.integrator"))
+        set_("noise", resolve(self.noise, NOISES, "Config.noise"))
+        if isinstance(self.surrogate, str) and not isinstance(self.surrogate, Surrogate):
+            try:
+                set_("surrogate", as_surrogate(self.surrogate, self.surrogate_scale))
+            except ValueError as err:
+                raise ValueError(f"Config.{err}") from None
+        for name, kind in (("integrator", Integrator), ("noise", NoiseSource),
+                           ("surrogate", Surrogate)):
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(f"Config.{name} must be a {kind.__name__} or its name, got "
+                                 f"{getattr(self, name)!r}")
+        set_("surrogate_scale", float(self.surrogate.scale))
         if self.threshold_grad not in THRESHOLD_GRADS:
             raise ValueError(f"Config.threshold_grad must be one of {THRESHOLD_GRADS}, "
                              f"got {self.threshold_grad!r}")
@@ -112,107 +128,353 @@ class Config:
 
 
 @dataclasses.dataclass(frozen=True)
-class Params:
-    """Network parameters, a pytree; every array field may be traced, swept or fitted.
+class Population:
+    """A group of neurons of one model: a pytree (the arrays are traced, name and model static).
+
+    Build one with :func:`population`.
 
     Attributes:
-        a: recovery time scale (1/ms), shape ``(n,)``.
-        b: recovery sensitivity to v, shape ``(n,)``.
-        c: after-spike reset of v (mV), shape ``(n,)``.
-        d: after-spike increment of u (mV/ms), shape ``(n,)``.
-        weights: synaptic weights ``W[post, pre]`` (mV/ms per spike), dense ``(n, n)``, or an
-            event-driven / sparse pytree of :mod:`izhijax.connectivity` (propagation dispatches on it).
-        noise_amp: amplitude of the per-step thalamic noise (mV/ms), shape ``(n,)``.
-        bias: constant input current (mV/ms), shape ``(n,)``.
-        v0: initial membrane potential (mV), shape ``(n,)``.
-        u0: initial recovery variable, shape ``(n,)``.
-        config: static :class:`Config`.
+        name: the population's name (static), unique in its network.
+        model: its :class:`izhijax.NeuronModel` (static).
+        params: ``{param: (size,)}``, the model's per-neuron parameters.
+        noise_amp: noise amplitude per neuron, ``(size,)``, in the model's current unit.
+        bias: constant input current per neuron, ``(size,)``, in the model's current unit.
+        initial: ``{state variable: (size,)}``, the state at ``t = 0``.
     """
 
-    a: jax.Array
-    b: jax.Array
-    c: jax.Array
-    d: jax.Array
-    weights: jax.Array
+    name: str
+    model: NeuronModel
+    params: dict
     noise_amp: jax.Array
     bias: jax.Array
-    v0: jax.Array
-    u0: jax.Array
-    config: Config = Config()
+    initial: dict
 
     @property
-    def n(self):
-        """Number of neurons."""
-        return self.a.shape[-1]
+    def size(self):
+        return self.noise_amp.shape[-1]
+
+    @property
+    def dtype(self):
+        return self.noise_amp.dtype
 
     def replace(self, **changes):
-        """A copy with some fields replaced, e.g. ``params.replace(bias=5.0)``.
-
-        Per-neuron fields given as scalars (or any broadcastable array) are broadcast to ``(n,)``
-        in the field's current dtype, so a replaced value keeps shapes and dtypes (and therefore
-        the compiled program) unchanged. Traced values pass through as they are.
-        """
-        for name, value in changes.items():
-            if name in _VECTOR_FIELDS and not isinstance(value, jax.core.Tracer):
-                old = getattr(self, name)
-                value = jnp.asarray(value, dtype=old.dtype)
-                if value.shape != old.shape:
-                    try:
-                        value = jnp.broadcast_to(value, old.shape)
-                    except ValueError:
-                        raise ValueError(f"{name} must be a scalar or have shape {old.shape}, "
-                                         f"got {value.shape}") from None
-                changes[name] = value
         return dataclasses.replace(self, **changes)
 
 
-_VECTOR_FIELDS = ("a", "b", "c", "d", "noise_amp", "bias", "v0", "u0")
-_ARRAY_FIELDS = ("a", "b", "c", "d", "weights", "noise_amp", "bias", "v0", "u0")
-jax.tree_util.register_dataclass(Params, data_fields=list(_ARRAY_FIELDS), meta_fields=["config"])
+jax.tree_util.register_dataclass(Population, data_fields=["params", "noise_amp", "bias", "initial"],
+                                 meta_fields=["name", "model"])
 
 
 @dataclasses.dataclass(frozen=True)
-class State:
-    """What one step carries to the next.
+class Projection:
+    """Synapses from the neurons of ``source`` to those of ``target``: a pytree.
 
     Attributes:
-        v: membrane potential after the reset (mV), shape ``(n,)``.
-        u: recovery variable after the reset, shape ``(n,)``.
-        pulse: synaptic pulses in flight (mV/ms), shape ``(delay, n)``; row 0 enters the next update.
-        t: index of the next step (int32 scalar); the noise of step ``t`` is drawn from
-            ``fold_in(key, t)``, so a run resumed from a state continues the same noise.
+        source, target: population names (static tuples; several names must be consecutive
+            populations of the network, which then act as one block of neurons).
+        weights: ``W[post, pre]`` in the target model's current unit per spike: a dense array of
+            shape ``(n_target, n_source)`` or a registered format (:mod:`izhijax.connectivity`).
+        delay: steps between the update whose spikes emit a pulse and the update it enters
+            (static, >= 1).
+        name: a name for the projection (static).
     """
 
-    v: jax.Array
-    u: jax.Array
-    pulse: jax.Array
-    t: jax.Array
+    source: tuple
+    target: tuple
+    weights: object
+    delay: int = 1
+    name: str = ""
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
 
-jax.tree_util.register_dataclass(State, data_fields=["v", "u", "pulse", "t"], meta_fields=[])
+jax.tree_util.register_dataclass(Projection, data_fields=["weights"],
+                                 meta_fields=["source", "target", "delay", "name"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """Populations, projections and static settings: the parameters of a run, a pytree.
+
+    Every array may be traced, swept or fitted. Flat views over all neurons in global order are
+    there for networks whose populations share a model: ``net.a``, ``net.noise_amp``, ``net.v0``...
+    (any parameter, ``noise_amp``, ``bias``, ``v0``/``u0`` or other initial value) and
+    ``net.weights`` (the weights of the only projection).
+
+    Attributes:
+        populations: tuple of :class:`Population`, in the order of the global neuron index.
+        projections: tuple of :class:`Projection`.
+        config: static :class:`Config`.
+    """
+
+    populations: tuple
+    projections: tuple
+    config: Config = Config()
+
+    # -- structure --------------------------------------------------------------------------
+    @property
+    def n(self):
+        """Number of neurons."""
+        return sum(p.size for p in self.populations)
+
+    @property
+    def dtype(self):
+        return self.populations[0].dtype
+
+    @property
+    def names(self):
+        """Population names, in order."""
+        return tuple(p.name for p in self.populations)
+
+    def slices(self):
+        """``{population name: (start, stop)}`` in the global neuron index."""
+        out, start = {}, 0
+        for p in self.populations:
+            out[p.name] = (start, start + p.size)
+            start += p.size
+        return out
+
+    def span(self, names):
+        """``(start, stop)`` of a group of consecutive populations (a name or a tuple of names)."""
+        names = (names,) if isinstance(names, str) else tuple(names)
+        where = self.slices()
+        for name in names:
+            if name not in where:
+                raise ValueError(f"no population {name!r}; the network has {self.names}")
+        order = [self.names.index(n) for n in names]
+        if order != list(range(order[0], order[0] + len(order))):
+            raise ValueError(f"populations {names} must be consecutive, in network order "
+                             f"{self.names}")
+        return where[names[0]][0], where[names[-1]][1]
+
+    def population(self, name):
+        """The :class:`Population` called ``name``."""
+        for p in self.populations:
+            if p.name == name:
+                return p
+        raise ValueError(f"no population {name!r}; the network has {self.names}")
+
+    def projection(self, name):
+        """The :class:`Projection` called ``name``."""
+        for p in self.projections:
+            if p.name == name:
+                return p
+        raise ValueError(f"no projection {name!r}; the network has "
+                         f"{tuple(p.name for p in self.projections)}")
+
+    @property
+    def max_delay(self):
+        """Longest projection delay in steps (1 without projections)."""
+        return max([p.delay for p in self.projections] + [1])
+
+    # -- flat views ---------------------------------------------------------------------------
+    def __getattr__(self, name):
+        if name.startswith("_") or name in ("populations", "projections", "config"):
+            raise AttributeError(name)
+        return self.flat(name)
+
+    def flat(self, field):
+        """A per-neuron field over all neurons in global order, shape ``(n,)``.
+
+        ``field``: ``"noise_amp"``, ``"bias"``, a model parameter (``"a"``), an initial value
+        (``"v0"``, ``"u0"``, or the state variable's own name with a ``0``).
+        """
+        parts = [_field(p, field) for p in self.populations]
+        if any(x is None for x in parts):
+            missing = [p.name for p, x in zip(self.populations, parts) if x is None]
+            raise AttributeError(f"{field!r} is not a per-neuron field of population(s) {missing} "
+                                 f"(network fields: noise_amp, bias, model parameters, initial "
+                                 f"values such as v0)")
+        return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+
+    @property
+    def weights(self):
+        """The weights of the network's only projection."""
+        if len(self.projections) != 1:
+            raise AttributeError(f"the network has {len(self.projections)} projections: use "
+                                 f"net.projection(name).weights")
+        return self.projections[0].weights
+
+    def replace(self, **changes):
+        """A copy with some fields replaced: ``net.replace(bias=5.0)``.
+
+        Accepts ``populations``, ``projections``, ``config``, ``weights`` (of the only projection)
+        and any flat per-neuron field (see :meth:`flat`) as a scalar or an ``(n,)`` array, split
+        over the populations in the field's dtype (traced values pass through), so shapes and the
+        compiled program stay unchanged.
+        """
+        net = self
+        for name, value in changes.items():
+            if name in ("populations", "projections", "config"):
+                net = dataclasses.replace(net, **{name: value})
+            elif name == "weights":
+                if len(net.projections) != 1:
+                    raise ValueError(f"weights= replaces the only projection's weights; the network "
+                                     f"has {len(net.projections)}")
+                net = dataclasses.replace(net, projections=(net.projections[0].replace(
+                    weights=value),))
+            else:
+                net = net._replace_flat(name, value)
+        return net
+
+    def _replace_flat(self, field, value):
+        old = self.flat(field)
+        if not isinstance(value, jax.core.Tracer):
+            value = jnp.asarray(value, dtype=old.dtype)
+        if jnp.shape(value) != old.shape:
+            try:
+                value = jnp.broadcast_to(value, old.shape)
+            except ValueError:
+                raise ValueError(f"{field} must be a scalar or have shape {old.shape}, "
+                                 f"got {jnp.shape(value)}") from None
+        pops, start = [], 0
+        for p in self.populations:
+            pops.append(_set_field(p, field, value[start:start + p.size]))
+            start += p.size
+        return dataclasses.replace(self, populations=tuple(pops))
+
+
+jax.tree_util.register_dataclass(Network, data_fields=["populations", "projections"],
+                                 meta_fields=["config"])
+
+Params = Network
+"""The name of :class:`Network` before populations (izhijax 0.1)."""
+
+
+def _field(pop, field):
+    if field in ("noise_amp", "bias"):
+        return getattr(pop, field)
+    if field in pop.params:
+        return pop.params[field]
+    if field.endswith("0") and field[:-1] in pop.initial:
+        return pop.initial[field[:-1]]
+    return None
+
+
+def _set_field(pop, field, value):
+    if field in ("noise_amp", "bias"):
+        return pop.replace(**{field: value})
+    if field in pop.params:
+        return pop.replace(params={**pop.params, field: value})
+    return pop.replace(initial={**pop.initial, field[:-1]: value})
+
+
+# --- builders ----------------------------------------------------------------------------------
+
+
+def population(name, model, size, *, params=None, preset=None, noise_amp=0.0, bias=0.0, v0=-65.0,
+               initial=None, dtype=None):
+    """Build a :class:`Population`: scalars are broadcast to ``(size,)``.
+
+    Args:
+        name: the population's name.
+        model: a :class:`izhijax.NeuronModel`, e.g. ``izj.Izhikevich2003()``.
+        size: number of neurons.
+        params: ``{param: scalar or (size,)}``; missing ones come from ``preset`` or the model's
+            defaults.
+        preset: name of one of the model's presets (``"RS"``), the base of ``params``.
+        noise_amp, bias: scalars or ``(size,)``, in the model's current unit.
+        v0: initial membrane potential (mV), scalar or ``(size,)``.
+        initial: ``{state variable: value}`` overriding the model's initial state (e.g. ``u``).
+        dtype: float dtype (default JAX's default float).
+
+    Returns:
+        :class:`Population`.
+    """
+    if not isinstance(name, str) or not name or name == "all":
+        raise ValueError(f"population name must be a non-empty string other than 'all', got {name!r}")
+    if not isinstance(model, NeuronModel):
+        raise TypeError(f"population {name!r}: model must be a NeuronModel object (e.g. "
+                        f"izj.Izhikevich2003()), got {type(model).__name__}")
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"population {name!r}: size must be a positive integer, got {size!r}")
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    values = dict(model.defaults)
+    if preset is not None:
+        values.update(model.preset(preset))
+    values.update(params or {})
+    unknown = set(values) - set(model.param_names)
+    if unknown:
+        raise ValueError(f"population {name!r}: unknown parameters {sorted(unknown)} of "
+                         f"{type(model).__name__}; expected {model.param_names}")
+    missing = [k for k in model.param_names if k not in values]
+    if missing:
+        raise ValueError(f"population {name!r}: parameters {missing} of {type(model).__name__} "
+                         f"must be given (params= or preset=)")
+
+    def vec(field, x):
+        x = jnp.asarray(x, dtype)
+        if x.ndim == 0:
+            return jnp.full((size,), x, dtype)
+        if x.shape != (size,):
+            raise ValueError(f"population {name!r}: {field} must be a scalar or have shape "
+                             f"({size},), got {x.shape}")
+        return x
+
+    p = {k: vec(k, values[k]) for k in model.param_names}
+    init = {k: vec(k + "0", x) for k, x in model.initial_state(p, vec("v0", v0)).items()}
+    for k, x in (initial or {}).items():
+        if k not in model.state_names:
+            raise ValueError(f"population {name!r}: initial {k!r} is not a state variable of "
+                             f"{type(model).__name__} {model.state_names}")
+        init[k] = vec(k + "0", x)
+    return Population(name=name, model=model, params=p, noise_amp=vec("noise_amp", noise_amp),
+                      bias=vec("bias", bias), initial=init)
+
+
+def projection(source, target, weights, *, delay=1, name=None):
+    """Build a :class:`Projection` (names given as a string or a tuple of consecutive names)."""
+    as_tuple = lambda x: (x,) if isinstance(x, str) else tuple(x)
+    source, target = as_tuple(source), as_tuple(target)
+    if isinstance(delay, bool) or not isinstance(delay, numbers.Integral) or delay < 1:
+        raise ValueError(f"projection {source} -> {target}: delay must be an integer >= 1 step, "
+                         f"got {delay!r}")
+    if not connectivity.is_format(weights):
+        weights = jnp.asarray(weights)
+    name = name or f"{'+'.join(source)}->{'+'.join(target)}"
+    return Projection(source=source, target=target, weights=weights, delay=int(delay), name=name)
+
+
+def network(populations, projections=(), config=None):
+    """Build a :class:`Network` and check that its parts fit together.
+
+    Args:
+        populations: sequence of :class:`Population` (unique names).
+        projections: sequence of :class:`Projection` between them.
+        config: :class:`Config` (its ``dt``, integrator, noise and gradient settings apply).
+
+    Returns:
+        :class:`Network` (validated, see :func:`izhijax._src.validate.check_params`).
+    """
+    net = Network(populations=tuple(populations), projections=tuple(projections),
+                  config=Config() if config is None else config)
+    from .validate import check_params
+    return check_params(net)
 
 
 def make_params(a, b, c, d, weights, *, noise_amp=0.0, bias=0.0, v0=-65.0, u0=None,
                 config=None, dtype=None):
-    """Build :class:`Params` from arrays or scalars, broadcasting scalars to ``(n,)``.
+    """A network of :class:`izhijax.Izhikevich2003` neurons from flat arrays, with one projection.
+
+    The neurons are one population ``"neurons"``, or ``"exc"`` (the first ``config.n_exc``) and
+    ``"inh"`` (the rest); the projection (``"recurrent"``) carries every neuron's spikes to every
+    neuron with ``config.delay``; the model has ``config.v_peak`` and ``config.inclusive``.
 
     Args:
         a, b, c, d: neuron parameters, scalars or shape ``(n,)``; ``n`` is taken from ``weights``.
-        weights: ``W[post, pre]``, shape ``(n, n)``, or a :mod:`izhijax.connectivity` format
-            (:class:`~izhijax.connectivity.EventDense`, :class:`~izhijax.connectivity.Sparse`).
+        weights: ``W[post, pre]``, shape ``(n, n)`` (mV/ms per spike), or a registered format
+            (:mod:`izhijax.connectivity`).
         noise_amp, bias, v0: scalars or shape ``(n,)``.
         u0: initial recovery variable; default ``b * v0`` (as in every seed).
         config: :class:`Config`; default ``Config()``.
-        dtype: floating dtype of every array; default the JAX default float (float32, or float64
-            with ``jax_enable_x64``).
+        dtype: floating dtype of every array; default the weights' (or JAX's default float).
 
     Returns:
-        :class:`Params`.
+        :class:`Network`.
     """
-    if isinstance(weights, connectivity.FORMATS):
+    config = Config() if config is None else config
+    if connectivity.is_format(weights):
         if connectivity.n_pre(weights) != connectivity.n_post(weights):
             raise ValueError("weights must connect the network to itself (n_pre == n_post)")
         dtype = weights.dtype
@@ -224,6 +486,8 @@ def make_params(a, b, c, d, weights, *, noise_amp=0.0, bias=0.0, v0=-65.0, u0=No
             weights = weights.astype(jnp.result_type(float))
         dtype = weights.dtype
     n = connectivity.n_post(weights)
+    if config.n_exc is not None and config.n_exc > n:
+        raise ValueError(f"config.n_exc must be <= n = {n} neurons, got {config.n_exc}")
 
     def vec(name, x):
         x = jnp.asarray(x, dtype=dtype)
@@ -233,117 +497,111 @@ def make_params(a, b, c, d, weights, *, noise_amp=0.0, bias=0.0, v0=-65.0, u0=No
             raise ValueError(f"{name} must be a scalar or have shape ({n},), got {x.shape}")
         return x
 
-    b = vec("b", b)
-    v0 = vec("v0", v0)
-    u0 = b * v0 if u0 is None else vec("u0", u0)
+    fields = {k: vec(k, x) for k, x in dict(a=a, b=b, c=c, d=d, noise_amp=noise_amp, bias=bias,
+                                           v0=v0).items()}
+    fields["u0"] = fields["b"] * fields["v0"] if u0 is None else vec("u0", u0)
+    model = Izhikevich2003(v_peak=float(config.v_peak), inclusive=config.inclusive)
+    bounds = ([("neurons", 0, n)] if config.n_exc is None else
+              [(nm, lo, hi) for nm, lo, hi in (("exc", 0, config.n_exc), ("inh", config.n_exc, n))
+               if hi > lo])
+    pops = tuple(Population(
+        name=name, model=model, params={k: fields[k][lo:hi] if len(bounds) > 1 else fields[k]
+                                        for k in "abcd"},
+        noise_amp=fields["noise_amp"][lo:hi] if len(bounds) > 1 else fields["noise_amp"],
+        bias=fields["bias"][lo:hi] if len(bounds) > 1 else fields["bias"],
+        initial={"v": fields["v0"][lo:hi] if len(bounds) > 1 else fields["v0"],
+                 "u": fields["u0"][lo:hi] if len(bounds) > 1 else fields["u0"]})
+        for name, lo, hi in bounds)
+    names = tuple(p.name for p in pops)
+    proj = Projection(source=names, target=names, weights=weights, delay=config.delay,
+                      name="recurrent")
     from .validate import check_params
-    return check_params(Params(
-        a=vec("a", a), b=b, c=vec("c", c), d=vec("d", d), weights=weights,
-        noise_amp=vec("noise_amp", noise_amp), bias=vec("bias", bias), v0=v0, u0=u0,
-        config=Config() if config is None else config))
+    return check_params(Network(populations=pops, projections=(proj,), config=config))
+
+
+# --- state -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class State:
+    """What one step carries to the next: a pytree.
+
+    Attributes:
+        neurons: one ``{state variable: (n_block,)}`` dict per block of consecutive populations
+            that share a model (one dict for a network of one model), after the reset.
+        pulse: synaptic pulses in flight, shape ``(max_delay, n)``; row 0 enters the next update.
+        t: index of the next step (int32 scalar); the noise of step ``t`` is drawn from
+            ``fold_in(key, t)``, so a run resumed from a state continues the same noise.
+
+    ``state.v`` and ``state.u`` (any state variable by name) are the values of all neurons in
+    global order, shape ``(n,)``.
+    """
+
+    neurons: tuple
+    pulse: jax.Array
+    t: jax.Array
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name in ("neurons", "pulse", "t"):
+            raise AttributeError(name)
+        parts = [blk.get(name) for blk in self.neurons]
+        if not parts or any(x is None for x in parts):
+            raise AttributeError(f"{name!r} is not a state variable of every neuron")
+        return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+
+    def replace(self, **changes):
+        """A copy with ``pulse``, ``t``, ``neurons`` or a state variable (``v=``, all neurons)
+        replaced."""
+        out = self
+        for name, value in changes.items():
+            if name in ("neurons", "pulse", "t"):
+                out = dataclasses.replace(out, **{name: value})
+                continue
+            value = jnp.asarray(value)
+            blocks, start = [], 0
+            for blk in out.neurons:
+                size = next(iter(blk.values())).shape[-1]
+                blocks.append({**blk, name: value[..., start:start + size]})
+                start += size
+            out = dataclasses.replace(out, neurons=tuple(blocks))
+        return out
+
+
+jax.tree_util.register_dataclass(State, data_fields=["neurons", "pulse", "t"], meta_fields=[])
+
+
+def blocks(net):
+    """Consecutive populations sharing a model, as ``(model, start, stop, [populations])``."""
+    out, start = [], 0
+    for p in net.populations:
+        if out and out[-1][0] == p.model and set(out[-1][3][0].params) == set(p.params):
+            out[-1] = (p.model, out[-1][1], start + p.size, out[-1][3] + [p])
+        else:
+            out.append((p.model, start, start + p.size, [p]))
+        start += p.size
+    return out
+
+
+def _cat(arrays):
+    return arrays[0] if len(arrays) == 1 else jnp.concatenate(arrays)
 
 
 def init_state(params):
-    """The state at ``t = 0``: ``v = v0``, ``u = u0``, no pulse in flight.
+    """The state at ``t = 0``: each population's initial values, no pulse in flight.
 
     Args:
-        params: :class:`Params`.
+        params: :class:`Network`.
 
     Returns:
-        :class:`State` with arrays of ``params``' dtype.
+        :class:`State` with arrays of the network's dtype.
     """
-    v0 = jnp.asarray(params.v0)
-    return State(v=v0, u=jnp.asarray(params.u0, v0.dtype),
-                 pulse=jnp.zeros((params.config.delay,) + v0.shape, v0.dtype),
+    neurons = tuple({k: _cat([p.initial[k] for p in pops]) for k in model.state_names}
+                    for model, _, _, pops in blocks(params))
+    return State(neurons=neurons, pulse=jnp.zeros((params.max_delay, params.n), params.dtype),
                  t=jnp.zeros((), jnp.int32))
 
 
 def unit_noise(key, t, shape, dtype, kind):
-    """Unit noise of step ``t`` (``randn`` or ``U(0, 1)``), drawn from ``fold_in(key, t)`` alone.
-
-    Args:
-        key: PRNG key of the run.
-        t: step index (int scalar, may be traced; vmap over it to draw a block of steps).
-        shape, dtype: of the draw, e.g. ``(n,)`` and the network's float dtype.
-        kind: ``"normal"`` or ``"uniform"`` (static).
-
-    Returns:
-        Array of ``shape``; the same bits whether drawn one step at a time or in a vmapped block.
-    """
+    """Unit noise of step ``t`` (``randn`` or ``U(0, 1)``), drawn from ``fold_in(key, t)`` alone."""
     draw = jax.random.normal if kind == "normal" else jax.random.uniform
     return draw(jax.random.fold_in(key, t), shape, dtype)
-
-
-def noise(key, t, amp, kind):
-    """Thalamic noise of step ``t``: a function of ``(key, t)`` alone.
-
-    Args:
-        key: PRNG key of the run.
-        t: step index (int scalar, may be traced).
-        amp: amplitude per neuron (mV/ms), shape ``(n,)``.
-        kind: ``"normal"``, ``"uniform"`` or ``"none"`` (static).
-
-    Returns:
-        The noise current, shape ``(n,)``, dtype of ``amp``.
-    """
-    if kind == "none":
-        return jnp.zeros_like(amp)
-    return amp * unit_noise(key, t, amp.shape, amp.dtype, kind)
-
-
-def advance(state, params, key, i_ext=None, z=None):
-    """One step, returning also the pre-reset ``v`` and ``u`` (what Brian2 records 'after_thresholds').
-
-    Args:
-        state: :class:`State`.
-        params: :class:`Params`.
-        key: PRNG key of the run (the same key for every step).
-        i_ext: optional external current of this step (mV/ms), shape ``(n,)``.
-        z: optional unit noise of this step, ``unit_noise(key, state.t, ...)`` drawn ahead (e.g. in
-            a block of steps by :func:`izhijax.simulate`); drawn here when ``None``.
-
-    Returns:
-        ``(state, spikes, v, u)``: the new state; spikes of this step as 0/1 floats ``(n,)``;
-        ``v`` and ``u`` after the update and before the reset, ``(n,)``.
-    """
-    cfg = params.config
-    if z is None or cfg.noise == "none":
-        z_noise = noise(key, state.t, params.noise_amp, cfg.noise)
-    else:
-        z_noise = params.noise_amp * z
-    current = state.pulse[0] + params.bias + z_noise
-    if i_ext is not None:
-        current = current + i_ext
-    v, u = integrate(state.v, state.u, current, params.a, params.b, cfg.dt, cfg.integrator,
-                     cfg.v_peak if cfg.threshold_grad == "crossing" else None)
-    x = v - cfg.v_peak
-    crossing = cfg.threshold_grad == "crossing"
-    if crossing:  # steps since the crossing, x / rise: same sign, so the same spikes; the division
-        # is in the backward pass only (see izhijax.surrogate)
-        rise = jax.lax.stop_gradient(jnp.maximum(v - state.v, MIN_RISE))
-        s = spike_per_rise(x, rise, cfg.surrogate, cfg.surrogate_scale, cfg.inclusive)
-    else:
-        s = spike(x, cfg.surrogate, cfg.surrogate_scale, cfg.inclusive)
-    v_new, u_new = reset(v, u, s, params.c, params.d, cfg.reset_grad)
-    if crossing and not cfg.reset_grad:  # a spike ends the backward path of u as it does v's
-        u_new = u_new - jax.lax.stop_gradient(s) * (u - jax.lax.stop_gradient(u))
-    sent = s if cfg.synapse_grad else jax.lax.stop_gradient(s)
-    pulse = jnp.concatenate([state.pulse[1:], connectivity.propagate(params.weights, sent)[None]])
-    return State(v=v_new, u=u_new, pulse=pulse, t=state.t + 1), s, v, u
-
-
-def step(state, params, key, i_ext=None):
-    """One time step of the network; pure, and jit-, vmap- and grad-able.
-
-    Args:
-        state: :class:`State` (from :func:`init_state` or a previous step).
-        params: :class:`Params`.
-        key: PRNG key of the run; the step draws its noise from ``fold_in(key, state.t)``.
-        i_ext: optional external current of this step (mV/ms), shape ``(n,)``.
-
-    Returns:
-        ``(state, spikes)``: the next state and this step's spikes, 0/1 floats of shape ``(n,)``
-        (floats so that the surrogate gradient can flow through them).
-    """
-    state, s, _, _ = advance(state, params, key, i_ext)
-    return state, s

@@ -17,8 +17,13 @@ Integrators, one step of length ``dt`` (ms):
     PymoNNto (and Izhikevich 2004's ``figure1.m``): ``v += dt f(v, u)``, then ``u`` from the new ``v``.
 """
 
+import dataclasses
+from typing import ClassVar
+
 import jax
 import jax.numpy as jnp
+
+from .components import NeuronModel, reset_to
 
 INTEGRATORS = ("euler", "izhikevich", "semi-implicit")
 
@@ -132,3 +137,63 @@ def reset(v, u, s, c, d, grad=True):
     exact = jnp.where(s > 0, c, v)
     v_new = jax.lax.stop_gradient(exact) + (smooth - jax.lax.stop_gradient(smooth))
     return v_new, u + s * d
+
+
+@dataclasses.dataclass(frozen=True)
+class Izhikevich2003(NeuronModel):
+    """The Izhikevich (2003) simple model, in the paper's dimensionless units.
+
+    ``v' = 0.04 v^2 + 5 v + 140 - u + I``, ``u' = a (b v - u)``; at ``v >= v_peak``: ``v <- c``,
+    ``u <- u + d``. ``v`` in mV, time in ms, ``I`` in mV/ms.
+
+    Parameters (per neuron): ``a`` (1/ms), ``b`` (dimensionless), ``c`` (mV), ``d`` (mV/ms);
+    :attr:`presets` are the paper's Fig. 2 cell types. Initial state ``u0 = b v0``.
+
+    Attributes:
+        v_peak: spike cut-off in mV (30 in every seed).
+        inclusive: spike at ``v >= v_peak`` (Brian2, net.m) or ``v > v_peak`` (PymoNNto, figure1.m).
+    """
+
+    state_names: ClassVar[tuple] = ("v", "u")
+    param_names: ClassVar[tuple] = ("a", "b", "c", "d")
+    defaults: ClassVar[dict] = {}
+    presets: ClassVar[dict] = {k: dict(zip("abcd", v)) for k, v in PRESETS.items()}
+
+    v_peak: float = 30.0
+    inclusive: bool = True
+
+    def initial_state(self, params, v0):
+        return {"v": v0, "u": params["b"] * v0}
+
+    def vector_field(self, state, params, current):
+        v, u = state["v"], state["u"]
+        return {"v": dvdt(v, u, current), "u": dudt(v, u, params["a"], params["b"])}
+
+    def threshold(self, state, params):
+        return state["v"] - self.v_peak
+
+    def reset(self, state, params, s):
+        return {"v": reset_to(state["v"], s, params["c"]), "u": state["u"] + s * params["d"]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Izhikevich2004(Izhikevich2003):
+    """The 2003 model with the per-neuron coefficients of Izhikevich (2004)'s ``figure1.m``.
+
+    ``v' = s (0.04 v^2 + k1 v + k0 - u + I)``, ``u' = s a (b (v + v_shift) - leak u)``, with
+    ``k1 = 5, k0 = 140, leak = 1, v_shift = 0, time_scale = 1`` by default (the 2003 model).
+    ``time_scale`` ``s`` is the model time of one unit of ``dt`` in ms: figure1.m steps each panel
+    with its own ``tau``; a network with ``dt = 1`` and ``time_scale = tau`` per neuron does exactly
+    those steps (``v + 1 (tau f) == v + tau f``), so neurons with different step lengths share one
+    run (:mod:`izhijax.patterns`).
+    """
+
+    param_names: ClassVar[tuple] = ("a", "b", "c", "d", "k1", "k0", "leak", "v_shift",
+                                    "time_scale")
+    defaults: ClassVar[dict] = {"k1": 5.0, "k0": 140.0, "leak": 1.0, "v_shift": 0.0,
+                                "time_scale": 1.0}
+
+    def vector_field(self, state, params, current):
+        v, u, p = state["v"], state["u"], params
+        return {"v": p["time_scale"] * dvdt(v, u, current, p["k1"], p["k0"]),
+                "u": p["time_scale"] * dudt(v, u, p["a"], p["b"], p["leak"], p["v_shift"])}

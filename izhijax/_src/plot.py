@@ -38,11 +38,14 @@ def fig3(rec, *, title=None, neuron=None, fig=None):
     ax.set_ylabel("neuron number")
     ax.set_yticks(np.arange(0, n, 100 if n > 200 else max(n // 5, 1)))
     mid = times[0] + rec.duration / 2
-    if 0 < rec.n_exc < n:
-        ax.axhline(rec.n_exc, color="k")
+    labels = {"exc": "excitatory", "inh": "inhibitory"}
+    if len(rec.populations) > 1:
         box = dict(facecolor="w", edgecolor="none")
-        ax.text(mid, (rec.n_exc + n) / 2, "inhibitory", bbox=box, ha="center", va="center")
-        ax.text(mid, rec.n_exc / 2, "excitatory", bbox=box, ha="center", va="center")
+        for name, lo, hi in rec.populations:
+            if lo > 0:
+                ax.axhline(lo, color="k")
+            ax.text(mid, (lo + hi) / 2, labels.get(name, name), bbox=box, ha="center",
+                    va="center")
     for a in (ax, ax_v):
         a.spines["right"].set_visible(False)
         a.spines["top"].set_visible(False)

@@ -1,4 +1,10 @@
-"""simulate: ``lax.scan`` over :func:`izhijax.step`, with recording, chunking and a progress bar."""
+"""simulate: a run of the engine (:mod:`izhijax._src.engine`) with recording, chunking, a progress bar.
+
+Recordings differentiate: called with traced values (inside ``jax.grad``, ``jit`` or ``vmap``) the
+raster, the counts and the population counts are floats of the network's dtype carrying the
+surrogate gradient (the same spikes); called with concrete values they are bool / int32, a
+quarter of the memory.
+"""
 
 import dataclasses
 import math
@@ -10,13 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .network import advance, init_state
-from .threefry import unit_noise_block
+from . import engine
+from .engine import NOISE_BLOCK_STEPS, NOISE_BLOCK_VALUES, noise_block  # noqa: F401
+from .network import init_state
 from .validate import (check_inputs, check_key, check_n_steps, check_params, check_state,
                        is_traced)
 
 ON_DIVERGENCE = ("warn", "raise", "ignore")
-_check_key = check_key      # the name other modules (sweep) import
 
 
 class DivergenceError(FloatingPointError):
@@ -32,19 +38,22 @@ class Recording:
     """What a run recorded, time-major.
 
     Attributes:
-        spikes: spikes of every neuron, bool, shape ``(T, n)`` (``None`` with ``record_spikes=False``).
-            Row ``t`` holds the spikes whose threshold crossing happened in the update of step ``t``
-            (Brian2's convention; net.m and PymoNNto label the same spike ``t + 1``).
+        spikes: spikes of every neuron, shape ``(T, n)`` (``None`` with ``record_spikes=False``):
+            bool, or 0/1 floats carrying the surrogate gradient when the run was traced (see the
+            module docstring). Row ``t`` holds the spikes whose threshold crossing happened in the
+            update of step ``t`` (Brian2's convention; net.m and PymoNNto label it ``t + 1``).
         v: membrane potential of the recorded neurons after each update and before the reset
             (Brian2's ``when='after_thresholds'``), mV, shape ``(T, len(v_index))``.
         u: recovery variable of the recorded neurons, likewise, shape ``(T, len(u_index))``.
-        counts: number of spikes of each neuron over the run, int32, shape ``(n,)``.
-        pop_counts: spikes per step of the excitatory and the inhibitory population, int32,
-            shape ``(T, 2)``; kept even when the raster is not.
+        counts: number of spikes of each neuron over the run, shape ``(n,)`` (int32, or floats
+            when traced).
+        pop_counts: spikes per step of each population, shape ``(T, n_populations)`` (int32, or
+            floats when traced); kept even when the raster is not.
         v_index, u_index: which neurons ``v`` and ``u`` hold, int32, shapes ``(k,)``.
         t0: index of the first recorded step (0 unless the run was resumed), int32 scalar.
         dt: step length in ms (static).
-        n_exc: number of excitatory neurons (the first ``n_exc``), static.
+        populations: ``((name, start, stop), ...)``, each population's neurons in the global
+            index (static).
         diverged_at: index (counted like ``t0``) of the first step after which some ``v`` or ``u``
             was NaN or infinite, or -1 if the run stayed finite; int32 scalar.
     """
@@ -58,8 +67,39 @@ class Recording:
     u_index: jax.Array
     t0: jax.Array
     dt: float = 1.0
-    n_exc: int = 0
+    populations: tuple = ()
     diverged_at: object = None
+
+    @property
+    def names(self):
+        """Population names, in order."""
+        return tuple(name for name, _, _ in self.populations)
+
+    @property
+    def n(self):
+        """Number of neurons."""
+        return self.counts.shape[-1]
+
+    def span(self, population):
+        """``(start, stop)`` of a population's neurons in the global index."""
+        for name, lo, hi in self.populations:
+            if name == population:
+                return lo, hi
+        raise ValueError(f"no population {population!r}; the recording has {self.names}")
+
+    def population(self, name):
+        """The recording restricted to one population: raster, counts, and the recorded traces of
+        its neurons (indices relative to the population), as a :class:`Recording`."""
+        lo, hi = self.span(name)
+        k = self.names.index(name)
+        vi, ui = np.asarray(self.v_index), np.asarray(self.u_index)
+        keep_v, keep_u = (vi >= lo) & (vi < hi), (ui >= lo) & (ui < hi)
+        return Recording(
+            spikes=None if self.spikes is None else self.spikes[..., lo:hi],
+            v=self.v[..., keep_v], u=self.u[..., keep_u], counts=self.counts[..., lo:hi],
+            pop_counts=self.pop_counts[..., k:k + 1], v_index=jnp.asarray(vi[keep_v] - lo),
+            u_index=jnp.asarray(ui[keep_u] - lo), t0=self.t0, dt=self.dt,
+            populations=((name, 0, hi - lo),), diverged_at=self.diverged_at)
 
     @property
     def diverged(self):
@@ -83,6 +123,10 @@ class Recording:
         """
         if self.spikes is None:
             raise ValueError("no raster was recorded (simulate with record_spikes=True)")
+        if is_traced(self.spikes):
+            raise TypeError("spike_times() returns NumPy arrays and cannot be traced or "
+                            "differentiated; inside jax.grad / jit use rec.spikes (0/1 floats "
+                            "with the surrogate gradient) or rec.counts")
         step, i = np.nonzero(np.asarray(self.spikes))
         return i, self.times[step]
 
@@ -96,10 +140,22 @@ jax.tree_util.register_dataclass(
     Recording,
     data_fields=["spikes", "v", "u", "counts", "pop_counts", "v_index", "u_index", "t0",
                  "diverged_at"],
-    meta_fields=["dt", "n_exc"])
+    meta_fields=["dt", "populations"])
 
 
-def _indices(name, idx, n):
+def _indices(name, idx, params):
+    """Global neuron indices to record, from indices or ``{population: indices within it}``."""
+    n = params.n
+    if isinstance(idx, dict):
+        parts = []
+        for pop, local in idx.items():
+            lo, hi = params.span(pop)
+            local = np.atleast_1d(np.asarray(local, dtype=np.int64))
+            if local.size and (local.min() < 0 or local.max() >= hi - lo):
+                raise ValueError(f"{name}[{pop!r}] must hold indices in [0, {hi - lo}), got "
+                                 f"{local.tolist()}")
+            parts.append(local + lo)
+        idx = np.concatenate(parts) if parts else []
     idx = np.atleast_1d(np.asarray(idx if idx is not None else [], dtype=np.int64))
     if idx.ndim != 1:
         raise ValueError(f"{name} must be a sequence of neuron indices, got shape {idx.shape}")
@@ -108,118 +164,53 @@ def _indices(name, idx, n):
     return jnp.asarray(idx, jnp.int32)
 
 
-NOISE_BLOCK_STEPS = 50
-"""Steps of noise drawn at once (one draw per block, :mod:`izhijax.threefry`; fewer for large networks)."""
-NOISE_BLOCK_VALUES = 2**20
-"""At most this many noise values per block (bounds the block's memory: 4 MB in float32)."""
-
-
-def noise_block(n, n_steps, kind):
-    """Steps per noise block for a run of ``n_steps`` steps of ``n`` neurons (1: draw every step)."""
-    if kind == "none":
-        return 1
-    return max(1, min(NOISE_BLOCK_STEPS, NOISE_BLOCK_VALUES // max(n, 1), n_steps))
-
-
-@partial(jax.jit, static_argnames=("n_steps", "record_spikes"))
-def _run(params, key, state, inputs, v_index, u_index, key_index=None, *, n_steps, record_spikes):
-    """The compiled loop of :func:`simulate` (one chunk).
-
-    ``key`` is the run's typed PRNG key, or, with ``key_index`` (int32 scalar), a typed key array of
-    shape ``(k,)`` of which the run uses ``key[key_index]``: the noise of all ``k`` keys is drawn
-    and row ``key_index`` taken. Under ``vmap`` over ``key_index`` with ``key`` unbatched the
-    ``k`` draws are done once for the whole batch (networks of a sweep sharing a trial key share
-    its noise); the values are those of the single run with ``key[key_index]``.
-    """
-    cfg = params.config
-
-    def draw(t, size):
-        if key_index is None:
-            return unit_noise_block(key, t, size, params.n, params.v0.dtype, cfg.noise)
-        every = jax.vmap(lambda k: unit_noise_block(k, t, size, params.n, params.v0.dtype,
-                                                    cfg.noise))(key)
-        return every[key_index]
-
-    n_exc = cfg.n_exc if cfg.n_exc is not None else params.n
-
-    def body(carry, xs):
-        state, counts, bad = carry
-        i_ext, z = xs
-        t = state.t
-        state, s, v, u = advance(state, params, key, i_ext, z)
-        fired = s > 0
-        out = (fired if record_spikes else None, v[v_index], u[u_index],
-               jnp.stack([jnp.sum(fired[:n_exc], dtype=jnp.int32),
-                          jnp.sum(fired[n_exc:], dtype=jnp.int32)]))
-        # Divergence: one O(n) reduction per step; the first bad step is kept.
-        finite = jnp.all(jnp.isfinite(state.v) & jnp.isfinite(state.u))
-        bad = jnp.where((bad < 0) & ~finite, t.astype(jnp.int32), bad)
-        return (state, counts + fired, bad), out
-
-    def blocks(carry, inputs, n_blocks, size):
-        # The noise of steps t .. t + size - 1 in one draw (the per-step bits), then a scan over them.
-        def outer(carry, i_blk):
-            z = draw(carry[0].t, size)
-            return jax.lax.scan(body, carry, (i_blk, z))
-
-        if inputs is not None:
-            inputs = inputs.reshape((n_blocks, size) + inputs.shape[1:])
-        carry, out = jax.lax.scan(outer, carry, inputs, length=n_blocks)
-        flat = lambda x: x.reshape((n_blocks * size,) + x.shape[2:])
-        return carry, jax.tree_util.tree_map(flat, out)
-
-    carry = (state, jnp.zeros(params.n, jnp.int32), jnp.int32(-1))
-    size = noise_block(params.n, n_steps, cfg.noise)
-    if size == 1 and (key_index is None or cfg.noise == "none"):     # noise drawn in each step
-        carry, out = jax.lax.scan(body, carry, (inputs, None), length=n_steps)
-    else:
-        n_blocks, rest = divmod(n_steps, size)
-        main = n_blocks * size
-        carry, out = blocks(carry, None if inputs is None else inputs[:main], n_blocks, size)
-        if rest:
-            carry, tail = blocks(carry, None if inputs is None else inputs[main:], 1, rest)
-            out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, tail)
-    final, counts, bad = carry
-    spikes, v, u, pop = out
-    return final, (spikes, v, u, counts, pop, bad)
-
-
 def simulate(params, key, n_steps, *, state=None, inputs=None, record_v=(0,), record_u=(),
-             record_spikes=True, chunk_size=None, progress=False, on_divergence="warn"):
-    """Run the network for ``n_steps`` steps: one compiled ``lax.scan`` over :func:`izhijax.step`.
+             record_spikes=True, chunk_size=None, progress=False, on_divergence="warn",
+             checkpoint=None, differentiable=None):
+    """Run the network for ``n_steps`` steps: one compiled ``lax.scan`` of :func:`izhijax.step`.
 
-    The noise is drawn ahead in blocks of steps (:func:`noise_block`; one draw per block by
-    :mod:`izhijax.threefry`, the same bits as drawing it in each step), a scan over blocks around
-    the scan over steps.
+    The noise is drawn ahead in blocks of steps (one draw per block by
+    :mod:`izhijax._src.threefry`, the same bits as drawing it in each step), a scan over blocks
+    around the scan over steps.
 
     Args:
-        params: :class:`Params` (e.g. from :func:`izhijax.izhikevich2003`).
+        params: :class:`izhijax.Network` (e.g. from :func:`izhijax.izhikevich2003`).
         key: PRNG key of the run (``jax.random.key(seed)``). The noise of step ``t`` depends on
             ``(key, t)`` alone, so chunked or resumed runs are bitwise identical to one run.
         n_steps: number of steps (each ``params.config.dt`` ms).
         state: state to start from (a previous run's final state to resume it); default
             ``init_state(params)``.
-        inputs: optional external current (mV/ms) added to the update of each step, shape
-            ``(n_steps, n)``, e.g. a stimulus or another simulator's noise.
-        record_v, record_u: indices of the neurons whose ``v`` / ``u`` are recorded.
+        inputs: optional external current added to the update of each step, shape
+            ``(n_steps, n)`` in the models' current unit (mV/ms for the 2003 model).
+        record_v, record_u: which neurons' ``v`` / ``u`` to record: global indices, or
+            ``{population: indices within it}``.
         record_spikes: keep the full ``(T, n)`` raster; ``False`` keeps only per-neuron counts and
             per-step population counts (for long or large runs).
         chunk_size: run in compiled chunks of this many steps (bounded memory per call, progress);
             default one chunk.
         progress: show a progress bar over chunks (implies ``chunk_size = ceil(n_steps / 50)``
             if none is given).
-        on_divergence: what to do if some ``v`` or ``u`` becomes NaN or infinite (the recording's
-            ``diverged_at`` holds the first bad step in every case): ``"warn"`` (default) warns a
-            :class:`DivergenceWarning`; ``"raise"`` raises :class:`DivergenceError` (after the
-            chunk in which it happened; inside a user's ``jit`` it is a ``checkify.check``, so wrap
-            the function in ``jax.experimental.checkify.checkify``); ``"ignore"`` does neither.
+        on_divergence: what to do if some state variable becomes NaN or infinite (the
+            recording's ``diverged_at`` holds the first bad step in every case): ``"warn"``
+            (default) warns a :class:`DivergenceWarning`; ``"raise"`` raises
+            :class:`DivergenceError` (after the chunk in which it happened; inside a user's
+            ``jit`` it is a ``checkify.check``, so wrap the function in
+            ``jax.experimental.checkify.checkify``); ``"ignore"`` does neither.
+        checkpoint: for gradients through long runs: rematerialise the steps in chunks of this
+            many steps (``jax.checkpoint``), so the backward pass stores ``T / K + K`` steps
+            instead of ``T``. Values are the same.
+        differentiable: record the raster and counts as floats carrying the surrogate gradient
+            (True) or as bool / int32 (False); default True exactly when ``params``, ``state``
+            or ``inputs`` are traced (inside ``jax.grad``, ``jit``, ``vmap``).
 
     Returns:
         ``(final_state, recording)``: the :class:`State` after the last step (resume from it) and a
-        :class:`Recording`.
+        :class:`Recording`. Under ``jax.grad``, a loss on ``recording.counts``,
+        ``recording.spikes``, ``recording.pop_counts`` or on :func:`izhijax.firing_rates` /
+        :func:`izhijax.population_rates` of it has the surrogate gradient.
 
     Raises:
-        ValueError, TypeError: bad arguments (see :mod:`izhijax.validate`), before compiling.
+        ValueError, TypeError: bad arguments (see :mod:`izhijax._src.validate`), before compiling.
         DivergenceError: with ``on_divergence="raise"``, if the run diverged.
 
     The compiled loop depends on the shapes and the static ``config`` only: new parameter values of
@@ -229,6 +220,8 @@ def simulate(params, key, n_steps, *, state=None, inputs=None, record_v=(0,), re
         params, key, n_steps, state, inputs, record_v, record_u)
     n_steps = int(n_steps)
     _check_on_divergence(on_divergence)
+    differentiable = _differentiable(differentiable, params, state, inputs)
+    checkpoint = None if checkpoint is None else check_n_steps(checkpoint, "checkpoint")
     if progress and chunk_size is None:
         chunk_size = math.ceil(n_steps / 50)
     chunk_size = n_steps if chunk_size is None else check_n_steps(chunk_size, "chunk_size")
@@ -242,15 +235,25 @@ def simulate(params, key, n_steps, *, state=None, inputs=None, record_v=(0,), re
     for start in starts:
         length = min(chunk_size, n_steps - start)
         chunk = None if inputs is None else inputs[start:start + length]
-        state, out = _run(params, key, state, chunk, v_index, u_index,
-                          n_steps=length, record_spikes=record_spikes)
+        state, out = engine.run_jit(params, key, state, chunk, v_index, u_index,
+                                    n_steps=length, record_spikes=record_spikes,
+                                    differentiable=differentiable, checkpoint=checkpoint)
         pieces.append(out)
         if on_divergence == "raise" and start + length < n_steps:
-            _check_divergence(out[-1], "raise", params)
+            _check_divergence(out.diverged_at, "raise", params)
     out = pieces[0] if len(pieces) == 1 else _join(pieces)
     rec = _recording(params, out, v_index, u_index, t0)
     _check_divergence(rec.diverged_at, on_divergence, params)
     return state, rec
+
+
+def _differentiable(value, params, state, inputs):
+    if value is not None:
+        if not isinstance(value, bool):
+            raise TypeError(f"differentiable must be True, False or None, got {value!r}")
+        return value
+    leaves = jax.tree_util.tree_leaves((params, state, inputs))
+    return any(is_traced(x) for x in leaves)
 
 
 def compile_simulation(params, key, n_steps, *, state=None, inputs=None, record_v=(0,),
@@ -269,7 +272,8 @@ def compile_simulation(params, key, n_steps, *, state=None, inputs=None, record_
     _check_on_divergence(on_divergence)
     args = (params, key, state, inputs, v_index, u_index)
     start = time.perf_counter()
-    compiled = _run.lower(*args, n_steps=int(n_steps), record_spikes=record_spikes).compile()
+    compiled = engine.run_jit.lower(*args, n_steps=int(n_steps), record_spikes=record_spikes,
+                                    differentiable=False, checkpoint=None).compile()
     seconds = time.perf_counter() - start
 
     def run():
@@ -282,24 +286,23 @@ def compile_simulation(params, key, n_steps, *, state=None, inputs=None, record_
 
 
 def _prepare(params, key, n_steps, state, inputs, record_v, record_u):
-    """Validate simulate's arguments outside jit (:mod:`izhijax.validate`); return arrays."""
+    """Validate simulate's arguments outside jit (:mod:`izhijax._src.validate`); return arrays."""
     check_params(params)
     n_steps = check_n_steps(n_steps)
     key = check_key(key)
     n = params.n
     state = init_state(params) if state is None else check_state(state, params)
-    inputs = check_inputs(inputs, n_steps, n, jnp.result_type(params.v0))
-    v_index = _indices("record_v", record_v, n)
-    u_index = _indices("record_u", record_u, n)
+    inputs = check_inputs(inputs, n_steps, n, jnp.result_type(params.dtype))
+    v_index = _indices("record_v", record_v, params)
+    u_index = _indices("record_u", record_u, params)
     return key, state, inputs, v_index, u_index
 
 
 def _recording(params, out, v_index, u_index, t0):
-    spikes, v, u, counts, pop, bad = out
-    cfg = params.config
-    return Recording(spikes=spikes, v=v, u=u, counts=counts, pop_counts=pop, v_index=v_index,
-                     u_index=u_index, t0=t0, dt=cfg.dt,
-                     n_exc=params.n if cfg.n_exc is None else cfg.n_exc, diverged_at=bad)
+    spans = tuple((name, lo, hi) for name, (lo, hi) in params.slices().items())
+    return Recording(spikes=out.spikes, v=out.v, u=out.u, counts=out.counts,
+                     pop_counts=out.pop_counts, v_index=v_index, u_index=u_index, t0=t0,
+                     dt=params.config.dt, populations=spans, diverged_at=out.diverged_at)
 
 
 def _check_on_divergence(value):
@@ -333,12 +336,11 @@ def _check_divergence(bad, on_divergence, params):
 
 
 def _join(pieces):
-    spikes = None if pieces[0][0] is None else jnp.concatenate([p[0] for p in pieces])
-    cat = [jnp.concatenate([p[i] for p in pieces]) for i in (1, 2)]
-    counts = sum(p[3] for p in pieces)
-    pop = jnp.concatenate([p[4] for p in pieces])
-    bads = jnp.stack([p[5] for p in pieces])
+    spikes = None if pieces[0].spikes is None else jnp.concatenate([p.spikes for p in pieces])
+    cat = lambda f: jnp.concatenate([getattr(p, f) for p in pieces])
+    bads = jnp.stack([p.diverged_at for p in pieces])
     never = jnp.iinfo(jnp.int32).max
     first = jnp.min(jnp.where(bads >= 0, bads, never))      # steps are absolute: earliest wins
     bad = jnp.where(first == never, -1, first).astype(jnp.int32)
-    return spikes, cat[0], cat[1], counts, pop, bad
+    return engine.Outputs(spikes, cat("v"), cat("u"), sum(p.counts for p in pieces),
+                          cat("pop_counts"), bad)

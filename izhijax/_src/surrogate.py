@@ -67,42 +67,91 @@ at each iteration. ``threshold_grad="voltage"``, ``reset_grad=True`` and ``synap
 bring back the plain formulation, piece by piece.
 """
 
+import dataclasses
 from functools import partial
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 
 
-def _fast_sigmoid(x, scale):
-    return 1.0 / (1.0 + scale * jnp.abs(x)) ** 2
+@dataclasses.dataclass(frozen=True)
+class Surrogate:
+    """A surrogate derivative ``sigma'(x)`` of peak 1 at ``x = 0``; ``scale`` is its inverse width.
+
+    Subclasses implement :meth:`__call__`; instances are static (hashable) settings.
+    """
+
+    scale: float = 1.0
+    name: ClassVar[str] = ""
+
+    def __call__(self, x):
+        raise NotImplementedError
 
 
-def _sigmoid(x, scale):
-    s = jax.nn.sigmoid(scale * x)
-    return 4.0 * s * (1.0 - s)
+@dataclasses.dataclass(frozen=True)
+class FastSigmoid(Surrogate):
+    """``1 / (1 + scale |x|)^2`` (SuperSpike, Zenke & Ganguli 2018)."""
+
+    name: ClassVar[str] = "fast_sigmoid"
+
+    def __call__(self, x):
+        return 1.0 / (1.0 + self.scale * jnp.abs(x)) ** 2
 
 
-def _arctan(x, scale):
-    return 1.0 / (1.0 + (0.5 * jnp.pi * scale * x) ** 2)
+@dataclasses.dataclass(frozen=True)
+class Sigmoid(Surrogate):
+    """``4 s (1 - s)`` with ``s = sigmoid(scale x)`` (peak normalised to 1)."""
+
+    name: ClassVar[str] = "sigmoid"
+
+    def __call__(self, x):
+        s = jax.nn.sigmoid(self.scale * x)
+        return 4.0 * s * (1.0 - s)
 
 
-def _triangle(x, scale):
-    return jnp.maximum(0.0, 1.0 - scale * jnp.abs(x))
+@dataclasses.dataclass(frozen=True)
+class Arctan(Surrogate):
+    """``1 / (1 + (pi scale x / 2)^2)`` (snnTorch, Norse; peak 1)."""
+
+    name: ClassVar[str] = "arctan"
+
+    def __call__(self, x):
+        return 1.0 / (1.0 + (0.5 * jnp.pi * self.scale * x) ** 2)
 
 
-def _straight_through(x, scale):
-    del scale
-    return jnp.ones_like(x)
+@dataclasses.dataclass(frozen=True)
+class Triangle(Surrogate):
+    """``max(0, 1 - scale |x|)`` (Esser et al. 2016; peak 1)."""
+
+    name: ClassVar[str] = "triangle"
+
+    def __call__(self, x):
+        return jnp.maximum(0.0, 1.0 - self.scale * jnp.abs(x))
 
 
-SURROGATES = {
-    "fast_sigmoid": _fast_sigmoid,
-    "sigmoid": _sigmoid,
-    "arctan": _arctan,
-    "triangle": _triangle,
-    "straight_through": _straight_through,
-}
-"""Surrogate derivatives by name: ``f(x, scale) -> sigma'(x)``, each with peak 1 at ``x = 0``."""
+@dataclasses.dataclass(frozen=True)
+class StraightThrough(Surrogate):
+    """``1`` (Bengio et al. 2013)."""
+
+    name: ClassVar[str] = "straight_through"
+
+    def __call__(self, x):
+        return jnp.ones_like(x)
+
+
+SURROGATES = {cls.name: cls for cls in (FastSigmoid, Sigmoid, Arctan, Triangle, StraightThrough)}
+"""Surrogate classes by name; ``SURROGATES[name](scale)`` is the object."""
+
+
+def as_surrogate(surrogate, scale=1.0):
+    """A :class:`Surrogate` object from an object (returned) or a name and a scale."""
+    if isinstance(surrogate, Surrogate):
+        return surrogate
+    if surrogate not in SURROGATES:
+        raise ValueError(f"surrogate must be one of {tuple(SURROGATES)} or a Surrogate object, "
+                         f"got {surrogate!r}")
+    return SURROGATES[surrogate](float(scale))
 
 
 def heaviside(x, inclusive=True):
@@ -116,8 +165,8 @@ def spike(x, surrogate="fast_sigmoid", scale=1.0, inclusive=True):
 
     Args:
         x: distance to threshold, ``v - v_peak`` in mV, any shape, floating dtype.
-        surrogate: name of the surrogate derivative, a key of :data:`SURROGATES` (static).
-        scale: inverse width of the surrogate in 1/mV (static Python float).
+        surrogate: a :class:`Surrogate` object, or the name of one (a key of :data:`SURROGATES`).
+        scale: inverse width in 1/mV when ``surrogate`` is a name (static Python float).
         inclusive: ``True`` spikes at ``x >= 0`` (Brian2, net.m), ``False`` at ``x > 0`` (PymoNNto).
 
     Returns:
@@ -130,7 +179,7 @@ def spike(x, surrogate="fast_sigmoid", scale=1.0, inclusive=True):
 @spike.defjvp
 def _spike_jvp(surrogate, scale, inclusive, primals, tangents):
     (x,), (dx,) = primals, tangents
-    return heaviside(x, inclusive), SURROGATES[surrogate](x, scale).astype(x.dtype) * dx
+    return heaviside(x, inclusive), as_surrogate(surrogate, scale)(x).astype(x.dtype) * dx
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
@@ -158,5 +207,5 @@ def spike_per_rise(x, rise, surrogate="fast_sigmoid", scale=1.0, inclusive=True)
 def _spike_per_rise_jvp(surrogate, scale, inclusive, primals, tangents):
     (x, rise), (dx, _) = primals, tangents
     rise = jax.lax.stop_gradient(rise)
-    return heaviside(x, inclusive), (SURROGATES[surrogate](x / rise, scale).astype(x.dtype)
+    return heaviside(x, inclusive), (as_surrogate(surrogate, scale)(x / rise).astype(x.dtype)
                                      * (dx / rise))

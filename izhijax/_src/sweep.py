@@ -61,13 +61,15 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import analysis
+from . import engine
 from .connectivity import PreScaled
-from .network import _VECTOR_FIELDS, Params, init_state
-from .simulate import (DivergenceError, DivergenceWarning, _check_key, _check_on_divergence,
-                       _recording, _run)
+from .network import Network, init_state
+from .simulate import DivergenceError, DivergenceWarning, _check_on_divergence, _recording
+from .validate import check_key as _check_key
 
-SCALES = ("weight_scale", "exc_weight_scale", "inh_weight_scale", "noise_scale")
-"""Named values that scale a part of the network (1 leaves it unchanged)."""
+SCALES = ("weight_scale", "noise_scale")
+"""Named values that scale the whole network (1 leaves it unchanged); per population
+``<population>_weight_scale`` and ``<population>_noise_scale``."""
 
 
 def summaries(rec):
@@ -77,59 +79,96 @@ def summaries(rec):
         rec: :class:`izhijax.Recording` of one network (the raster is not needed).
 
     Returns:
-        dict of scalars: ``rate_exc``, ``rate_inh``, ``rate_all`` (Hz), ``rhythm_hz`` (dominant
-        frequency of the excitatory population rate, Hz), ``chi`` (Golomb's synchrony) and
-        ``spikes`` (total count).
+        dict of scalars: ``rate_<population>`` for each population and ``rate_all`` (Hz),
+        ``rhythm_hz`` (dominant frequency of the first population's rate, Hz), ``chi`` (Golomb's
+        synchrony) and ``spikes`` (total count).
     """
     rates = analysis.population_rates(rec)
-    pop = "exc" if rec.n_exc > 0 else "all"
-    return {"rate_exc": rates["exc"], "rate_inh": rates["inh"], "rate_all": rates["all"],
-            "rhythm_hz": analysis.rhythm_frequency(analysis.population_rate(rec, pop), rec.dt),
-            "chi": analysis.synchrony(rec), "spikes": jnp.sum(rec.counts)}
+    out = {f"rate_{name}": rates[name] for name in rec.names}
+    out["rate_all"] = rates["all"]
+    out.update({"rhythm_hz": analysis.rhythm_frequency(analysis.population_rate(rec, rec.names[0]),
+                                                       rec.dt),
+                "chi": analysis.synchrony(rec), "spikes": jnp.sum(rec.counts)})
+    return out
+
+
+def value_names(params):
+    """The values :func:`apply_values` understands for a network (besides ``apply``'s)."""
+    fields = [f for f in ("noise_amp", "bias", *params.populations[0].model.param_names, "v0")
+              if _has(params, f)]
+    out = ["weight_scale", "noise_scale"] + fields
+    for pop in params.populations:
+        out += [f"{pop.name}_weight_scale", f"{pop.name}_noise_scale"]
+        out += [f"{pop.name}.{f}" for f in ("noise_amp", "bias", *pop.model.param_names)]
+    return tuple(out)
+
+
+def _has(params, field):
+    try:
+        params.flat(field)
+        return True
+    except AttributeError:
+        return False
 
 
 def apply_values(params, values, apply=None):
     """The parameters of one network of a sweep: ``params`` with the named values set.
 
     Args:
-        params: :class:`izhijax.Params` of the base network.
-        values: dict name -> scalar (may be traced). Names: a per-neuron field of ``Params``
-            (value for every neuron), ``noise_scale`` (multiplies ``noise_amp``), ``weight_scale``,
-            ``exc_weight_scale``, ``inh_weight_scale`` (multiply the synapses of all / the first
-            ``config.n_exc`` / the other presynaptic neurons). Other names are left to ``apply``.
+        params: :class:`izhijax.Network` of the base network.
+        values: dict name -> scalar (may be traced). Names:
+
+            * a per-neuron field (``"bias"``, ``"noise_amp"``, ``"a"`` ...): that value for every
+              neuron; ``"<population>.<field>"`` (``"exc.bias"``): for one population;
+            * ``"noise_scale"``, ``"<population>_noise_scale"``: multiply ``noise_amp`` of every
+              neuron / of one population;
+            * ``"weight_scale"``, ``"<population>_weight_scale"`` (``"exc_weight_scale"``):
+              multiply the synapses from every neuron / from one population.
+
+            Other names are left to ``apply``.
         apply: optional ``apply(params, values) -> params`` run after the named values, for
             anything else (it receives every value, named or not).
 
     Returns:
-        :class:`izhijax.Params` with the same shapes and dtypes, weights as
-        :class:`izhijax.connectivity.PreScaled` if a weight scale was given.
+        :class:`izhijax.Network` with the same shapes and dtypes, the weights of each projection
+        as :class:`izhijax.connectivity.PreScaled` if a weight scale was given.
     """
-    n = params.n
-    n_exc = n if params.config.n_exc is None else params.config.n_exc
+    spans = params.slices()
+    n, dtype = params.n, params.dtype
     gain = None
     for name, value in values.items():
-        if name in _VECTOR_FIELDS:
-            old = getattr(params, name)
-            params = dataclasses.replace(
-                params, **{name: jnp.broadcast_to(jnp.asarray(value, old.dtype), old.shape)})
-        elif name == "noise_scale":
-            params = dataclasses.replace(
-                params, noise_amp=params.noise_amp * jnp.asarray(value, params.noise_amp.dtype))
-        elif name in SCALES:
-            dtype = params.a.dtype
+        pop, _, field = name.rpartition(".")
+        scale_of = next((p for p in spans if name in (f"{p}_weight_scale", f"{p}_noise_scale")),
+                        None)
+        if name in ("weight_scale", "noise_scale") or scale_of is not None:
             value = jnp.asarray(value, dtype)
-            mask = {"weight_scale": jnp.ones(n, bool),
-                    "exc_weight_scale": jnp.arange(n) < n_exc,
-                    "inh_weight_scale": jnp.arange(n) >= n_exc}[name]
-            gain = (jnp.ones(n, dtype) if gain is None else gain) * jnp.where(mask, value, 1.0)
+            lo, hi = (0, n) if scale_of is None else spans[scale_of]
+            mask = (jnp.arange(n) >= lo) & (jnp.arange(n) < hi)
+            if name.endswith("weight_scale"):
+                gain = (jnp.ones(n, dtype) if gain is None else gain) * jnp.where(mask, value, 1.0)
+            else:
+                amp = params.flat("noise_amp")
+                params = params.replace(noise_amp=amp * jnp.where(mask, value, 1.0).astype(dtype))
+        elif pop in spans and _has(params, field):
+            old = params.flat(field)
+            lo, hi = spans[pop]
+            new = old.at[lo:hi].set(jnp.asarray(value, old.dtype))
+            params = params.replace(**{field: new})
+        elif not pop and _has(params, field):
+            old = params.flat(field)
+            params = params.replace(**{field: jnp.broadcast_to(jnp.asarray(value, old.dtype),
+                                                               old.shape)})
         elif apply is None:
-            raise ValueError(f"unknown sweep value {name!r}: expected a per-neuron field of Params "
-                             f"{_VECTOR_FIELDS}, one of {SCALES}, or an apply function")
+            raise ValueError(f"unknown sweep value {name!r}: expected one of {value_names(params)} "
+                             f"or an apply function")
     if gain is not None:
-        w = params.weights
-        weights = (PreScaled(w.matrix, w.scale * gain) if isinstance(w, PreScaled)
-                   else PreScaled(w, gain))
-        params = dataclasses.replace(params, weights=weights)
+        projections = []
+        for proj in params.projections:
+            s0, s1 = params.span(proj.source)
+            w, g = proj.weights, gain[s0:s1]
+            w = PreScaled(w.matrix, w.scale * g) if isinstance(w, PreScaled) else PreScaled(w, g)
+            projections.append(proj.replace(weights=w))
+        params = params.replace(projections=tuple(projections))
     return params if apply is None else apply(params, values)
 
 
@@ -208,8 +247,8 @@ def _batch(params, values, key_data, key_index, *, names, n_steps, apply, summar
     def one(vals, key, index):
         p = apply_values(params, dict(zip(names, vals)), apply)
         state = init_state(p)
-        _, out = _run(p, key, state, None, none, none, index, n_steps=n_steps,
-                      record_spikes=record_spikes)
+        _, out = engine.run(p, key, state, None, none, none, index, n_steps=n_steps,
+                            record_spikes=record_spikes)
         rec = _recording(p, out, none, none, state.t)
         return summarize(rec), rec.diverged_at
 
@@ -259,8 +298,8 @@ def run(params, key, n_steps, axes, *, trials=None, grid=True, apply=None, summa
     once and its networks read it (common random numbers cost one draw per key, not per network);
     otherwise each network draws its own. The values are the same either way.
     """
-    if not isinstance(params, Params):
-        raise TypeError(f"params must be izhijax.Params, got {type(params).__name__}")
+    if not isinstance(params, Network):
+        raise TypeError(f"params must be an izhijax.Network, got {type(params).__name__}")
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
     key = _check_key(key)
@@ -281,7 +320,7 @@ def run(params, key, n_steps, axes, *, trials=None, grid=True, apply=None, summa
     shape = tuple(len(coords[d]) for d in dims)
     n_keys = keys.shape[0]
     total = points.shape[0] * n_keys
-    dtype = params.a.dtype
+    dtype = params.dtype
     _check_on_divergence(on_divergence)
     values = np.repeat(points, n_keys, axis=0).astype(dtype)          # point-major, trial last
     key_data = np.asarray(jax.random.key_data(keys))

@@ -15,7 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .network import Config, Params, State, _ARRAY_FIELDS
+from . import connectivity
+from .components import NeuronModel
+from .network import Config, Network, Population, Projection, State, blocks
 
 
 def is_traced(x):
@@ -50,86 +52,127 @@ def check_finite(named):
 
 
 def check_params(params, name="params"):
-    """Validate a :class:`izhijax.Params`: kind, shapes, dtypes, finite values, noise >= 0.
+    """Validate a :class:`izhijax.Network`: kinds, shapes, dtypes, finite values, noise >= 0,
+    population names and the sizes each projection connects.
 
     Args:
-        params: the parameters to check.
-        name: how to call them in messages (e.g. ``"params"`` or ``"init_params"``).
+        params: the network to check.
+        name: how to call it in messages (e.g. ``"params"`` or ``"init_params"``).
 
     Returns:
         ``params`` unchanged.
 
     Raises:
-        TypeError: ``params`` is not a ``Params``, its ``config`` not a ``Config``, or a field is not
-            a floating array.
-        ValueError: a field has the wrong shape (per-neuron fields ``(n,)``, weights ``(n, n)``,
-            ``n`` taken from ``a``), is not finite, ``noise_amp`` is negative, or ``config.n_exc`` is
-            larger than ``n``.
+        TypeError: not a ``Network``, its ``config`` not a ``Config``, a model not a
+            ``NeuronModel``, or a field not a floating array of the network's dtype.
+        ValueError: a field has the wrong shape, is not finite, ``noise_amp`` is negative, names
+            repeat, or a projection's weights do not have the shape of its populations.
     """
-    if not isinstance(params, Params):
-        raise TypeError(f"{name} must be izhijax.Params, got {type(params).__name__}")
+    if not isinstance(params, Network):
+        raise TypeError(f"{name} must be an izhijax.Network, got {type(params).__name__}")
     if not isinstance(params.config, Config):
         raise TypeError(f"{name}.config must be izhijax.Config, got {type(params.config).__name__}")
-    shape_a = jnp.shape(params.a)
-    if len(shape_a) != 1 or shape_a[0] < 1:
-        raise ValueError(f"{name}.a must have shape (n,) with n >= 1, got shape {shape_a}")
-    n = shape_a[0]
-    dtype = jnp.result_type(params.a)
-    for field in _ARRAY_FIELDS:
-        x = getattr(params, field)
-        if field == "weights" and _is_structured(x):
-            _check_structured_weights(x, n, dtype, f"{name}.weights")
-            continue
-        if x is None or not hasattr(x, "shape") or not hasattr(x, "dtype"):
-            raise TypeError(f"{name}.{field} must be an array, got {type(x).__name__}")
-        expected = (n, n) if field == "weights" else (n,)
-        if x.shape != expected:
-            raise ValueError(f"{name}.{field} must have shape {expected} (n = {n} neurons, from "
-                             f"{name}.a), got shape {x.shape}")
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise TypeError(f"{name}.{field} must be a floating array, got dtype {x.dtype}")
-        if x.dtype != dtype:
-            raise TypeError(f"{name}.{field} must have the dtype of {name}.a ({dtype}), "
-                            f"got {x.dtype}")
+    pops = params.populations
+    if not isinstance(pops, tuple) or not pops:
+        raise ValueError(f"{name}.populations must be a non-empty tuple of Population")
+    for p in pops:
+        if not isinstance(p, Population):
+            raise TypeError(f"{name}.populations must hold izhijax.Population, got "
+                            f"{type(p).__name__}")
+    names = [p.name for p in pops]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{name}: population names must be unique, got {names}")
+    dtype = None
+    floats = {}
+    for p in pops:
+        where = f"{name}.population({p.name!r})" if len(pops) > 1 else name
+        if not isinstance(p.model, NeuronModel):
+            raise TypeError(f"{where}.model must be a NeuronModel, got {type(p.model).__name__}")
+        size = jnp.shape(p.noise_amp)
+        if len(size) != 1 or size[0] < 1:
+            raise ValueError(f"{where}.noise_amp must have shape (size,) with size >= 1, got "
+                             f"shape {size}")
+        if not isinstance(p.params, dict) or set(p.params) != set(p.model.param_names):
+            raise ValueError(f"{where}.params must hold {p.model.param_names} of "
+                             f"{type(p.model).__name__}, got {tuple(p.params)}")
+        if not isinstance(p.initial, dict) or set(p.initial) != set(p.model.state_names):
+            raise ValueError(f"{where}.initial must hold {p.model.state_names}, got "
+                             f"{tuple(p.initial)}")
+        fields = {"noise_amp": p.noise_amp, "bias": p.bias}
+        fields.update(p.params)
+        fields.update({k + "0": x for k, x in p.initial.items()})
+        for field, x in fields.items():
+            if x is None or not hasattr(x, "shape") or not hasattr(x, "dtype"):
+                raise TypeError(f"{where}.{field} must be an array, got {type(x).__name__}")
+            if x.shape != size:
+                raise ValueError(f"{where}.{field} must have shape {size} (n = {size[0]} "
+                                 f"neurons), got shape {x.shape}")
+            if not jnp.issubdtype(x.dtype, jnp.floating):
+                raise TypeError(f"{where}.{field} must be a floating array, got dtype {x.dtype}")
+            dtype = x.dtype if dtype is None else dtype
+            if x.dtype != dtype:
+                raise TypeError(f"{where}.{field} must have the network's dtype ({dtype}), "
+                                f"got {x.dtype}")
+            floats[f"{where}.{field}"] = x
+    for k, proj in enumerate(params.projections):
+        if not isinstance(proj, Projection):
+            raise TypeError(f"{name}.projections must hold izhijax.Projection, got "
+                            f"{type(proj).__name__}")
+        where = f"{name}.weights" if len(params.projections) == 1 else \
+            f"{name}.projection({proj.name!r}).weights"
+        try:
+            s0, s1 = params.span(proj.source)
+            t0, t1 = params.span(proj.target)
+        except ValueError as err:
+            raise ValueError(f"{name}.projection({proj.name!r}): {err}") from None
+        _check_weights(proj.weights, (t1 - t0, s1 - s0), dtype, where, floats)
     n_exc = params.config.n_exc
-    if n_exc is not None and n_exc > n:
-        raise ValueError(f"{name}.config.n_exc must be <= n = {n} neurons, got {n_exc}")
-    check_finite({f"{name}.{f}": getattr(params, f) for f in _ARRAY_FIELDS
-                  if not _is_structured(getattr(params, f))})
-    amp = params.noise_amp
-    if not is_traced(amp) and bool(np.any(np.asarray(amp) < 0)):
-        amp = np.asarray(amp)
-        i = int(np.argmax(amp < 0))
-        raise ValueError(f"{name}.noise_amp must be >= 0 mV/ms, got {amp[i].item()!r} "
-                         f"at index {i}")
+    if n_exc is not None and n_exc > params.n:
+        raise ValueError(f"{name}.config.n_exc must be <= n = {params.n} neurons, got {n_exc}")
+    check_finite(floats)
+    for p in pops:
+        amp = p.noise_amp
+        if not is_traced(amp) and bool(np.any(np.asarray(amp) < 0)):
+            amp = np.asarray(amp)
+            i = int(np.argmax(amp < 0))
+            where = f"{name}.population({p.name!r})" if len(pops) > 1 else name
+            raise ValueError(f"{where}.noise_amp must be >= 0, got {amp[i].item()!r} "
+                             f"at index {i}")
     return params
 
 
-def _is_structured(weights):
-    """True for a connectivity pytree (event-driven, sparse or pre-scaled weights), not an array."""
-    return not isinstance(weights, (jax.Array, np.ndarray)) and bool(
-        jax.tree_util.tree_leaves(weights))
-
-
-def _check_structured_weights(weights, n, dtype, name):
-    """Weights given as a connectivity pytree: sizes (``shape``/``n_pre``/``n_post`` where the
-    format has them) match ``n``; floating leaves have the network's dtype and are finite."""
-    shape = getattr(weights, "shape", None)
-    if shape is not None and tuple(shape) != (n, n):
-        raise ValueError(f"{name} must have shape ({n}, {n}) (n = {n} neurons), got {tuple(shape)}")
-    for attr in ("n_pre", "n_post"):
-        size = getattr(weights, attr, None)
-        if size is not None and size != n:
-            raise ValueError(f"{name}.{attr} must be {n} (n neurons), got {size}")
-    floats = {}
-    for path, leaf in jax.tree_util.tree_leaves_with_path(weights):
-        if jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
-            leaf_name = name + jax.tree_util.keystr(path)
-            if jnp.result_type(leaf) != dtype:
-                raise TypeError(f"{leaf_name} must have the dtype of the network ({dtype}), "
-                                f"got {jnp.result_type(leaf)}")
-            floats[leaf_name] = leaf
-    check_finite(floats)
+def _check_weights(weights, shape, dtype, name, floats):
+    """Weights of a projection: a dense ``(n_post, n_pre)`` array or a registered format whose
+    sizes match; floating leaves of the network's dtype (collected in ``floats`` for the finite
+    check)."""
+    if connectivity.is_format(weights):
+        wshape = getattr(weights, "shape", None)
+        if wshape is not None and tuple(wshape) != tuple(shape):
+            raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(wshape)}")
+        for attr, size in (("n_post", shape[0]), ("n_pre", shape[1])):
+            got = getattr(weights, attr)
+            if got != size:
+                raise ValueError(f"{name}.{attr} must be {size}, got {got}")
+        for path, leaf in jax.tree_util.tree_leaves_with_path(weights):
+            if jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+                leaf_name = name + jax.tree_util.keystr(path)
+                if jnp.result_type(leaf) != dtype:
+                    raise TypeError(f"{leaf_name} must have the dtype of the network ({dtype}), "
+                                    f"got {jnp.result_type(leaf)}")
+                floats[leaf_name] = leaf
+        return
+    if not hasattr(weights, "shape") or not hasattr(weights, "dtype"):
+        raise TypeError(f"{name} must be an array W[post, pre] or a registered weight format "
+                        f"{sorted(connectivity.formats())}, got {type(weights).__name__}")
+    if tuple(weights.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} (post, pre), got shape "
+                         f"{tuple(weights.shape)}")
+    if not jnp.issubdtype(weights.dtype, jnp.floating):
+        raise TypeError(f"{name} must be a floating array, got dtype {weights.dtype}")
+    if weights.dtype != dtype:
+        raise TypeError(f"{name} must have the dtype of the network ({dtype}), got "
+                        f"{weights.dtype}")
+    floats[name] = weights
 
 
 def check_key(key, name="key"):
@@ -168,27 +211,44 @@ def check_n_steps(n_steps, name="n_steps"):
 
 
 def check_state(state, params, name="state"):
-    """Validate a :class:`izhijax.State` to start ``params`` from: shapes, dtypes, finite ``v, u``.
+    """Validate a :class:`izhijax.State` to start ``params`` from: shapes, dtypes, finite values.
 
     Raises:
-        TypeError: not a ``State``, or a dtype differs from the parameters'.
-        ValueError: a shape does not fit ``params`` (``v, u: (n,)``, ``pulse: (delay, n)``,
-            ``t: ()``) or ``v``/``u``/``pulse`` hold a NaN or infinity.
+        TypeError: not a ``State``, or a dtype differs from the network's.
+        ValueError: a shape does not fit ``params`` (one dict of state variables per run of
+            consecutive populations sharing a model, ``pulse: (max_delay, n)``, ``t: ()``) or a
+            value is not finite.
     """
     if not isinstance(state, State):
         raise TypeError(f"{name} must be izhijax.State, got {type(state).__name__}")
-    n, delay, dtype = params.n, params.config.delay, jnp.result_type(params.v0)
-    for field, expected in (("v", (n,)), ("u", (n,)), ("pulse", (delay, n)), ("t", ())):
-        x = getattr(state, field)
+    n, delay, dtype = params.n, params.max_delay, params.dtype
+    blks = blocks(params)
+    if not isinstance(state.neurons, tuple) or len(state.neurons) != len(blks):
+        got = len(state.neurons) if isinstance(state.neurons, tuple) else type(state.neurons)
+        raise ValueError(f"{name}.neurons must hold {len(blks)} dict(s) of state variables (one "
+                         f"per run of populations sharing a model), got {got}")
+    named = {}
+    for k, ((model, lo, hi, _), blk) in enumerate(zip(blks, state.neurons)):
+        if not isinstance(blk, dict) or set(blk) != set(model.state_names):
+            raise ValueError(f"{name}.neurons[{k}] must hold {model.state_names}, got "
+                             f"{tuple(blk) if isinstance(blk, dict) else type(blk).__name__}")
+        for var in model.state_names:
+            field = f"{name}.{var}" if len(blks) == 1 else f"{name}.neurons[{k}][{var!r}]"
+            named[field] = (blk[var], (hi - lo,))
+    named[f"{name}.pulse"] = (state.pulse, (delay, n))
+    for field, (x, expected) in list(named.items()) + [(f"{name}.t", (state.t, ()))]:
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            raise TypeError(f"{field} must be an array, got {type(x).__name__}")
         if jnp.shape(x) != expected:
-            raise ValueError(f"{name}.{field} must have shape {expected} (n = {n}, delay = {delay} "
+            raise ValueError(f"{field} must have shape {expected} (n = {n}, delay = {delay} "
                              f"from params), got shape {jnp.shape(x)}")
         got = jnp.result_type(x)
-        if field == "t" and not jnp.issubdtype(got, jnp.integer):
-            raise TypeError(f"{name}.t must be an integer step index, got dtype {got}")
-        if field != "t" and got != dtype:
-            raise TypeError(f"{name}.{field} must have the dtype of params ({dtype}), got {got}")
-    check_finite({f"{name}.{f}": getattr(state, f) for f in ("v", "u", "pulse")})
+        if field == f"{name}.t":
+            if not jnp.issubdtype(got, jnp.integer):
+                raise TypeError(f"{name}.t must be an integer step index, got dtype {got}")
+        elif got != dtype:
+            raise TypeError(f"{field} must have the dtype of params ({dtype}), got {got}")
+    check_finite({f: x for f, (x, _) in named.items()})
     return state
 
 

@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from .connectivity import EventDense, PreScaled, Sparse, check_buffers, default_buffers
+from .connectivity import to_dense as _to_dense
 
 _ROWS_PER_CHUNK = 8192
 
@@ -145,17 +146,4 @@ def from_dense(weights, buffers=None):
     return sparse(table, w, weights.shape[0], buffers)
 
 
-def to_dense(weights):
-    """Any weight format as a dense NumPy ``W[post, pre]`` (for checks on small networks)."""
-    if isinstance(weights, PreScaled):
-        return to_dense(weights.matrix) * np.asarray(weights.scale)[None, :]
-    if isinstance(weights, EventDense):
-        return np.asarray(weights.w).T
-    if isinstance(weights, Sparse):
-        post, w = np.asarray(weights.post), np.asarray(weights.w)
-        dense = np.zeros((weights.n_post, weights.n_pre), w.dtype)
-        pre = np.broadcast_to(np.arange(weights.n_pre)[:, None], post.shape)
-        keep = post < weights.n_post
-        np.add.at(dense, (post[keep], pre[keep]), w[keep])
-        return dense
-    return np.asarray(weights)
+to_dense = _to_dense
