@@ -49,9 +49,11 @@ another panel's ``(a, b, c, d)`` (the panel's own equation, step and initial ``v
 
 def neuron_of(name):
     """``(a, b, c, d)`` of a 2003 preset or of a Fig. 1 panel (by letter)."""
-    from izhijax import neuron, patterns
-    if name.upper() in neuron.PRESETS:
-        return neuron.preset(name)
+    import izhijax as izj
+    from izhijax import patterns
+    presets = izj.Izhikevich2003.presets
+    if name.upper() in presets:
+        return tuple(presets[name.upper()][k] for k in "abcd")
     p = patterns.protocol(name)
     return p.a, p.b, p.c, p.d
 

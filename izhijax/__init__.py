@@ -17,9 +17,9 @@ from ._src.components import (INTEGRATORS, NOISES, Euler, Integrator, Izhikevich
                               NeuronModel, NoiseSource, NoNoise, NormalNoise, SemiImplicit,
                               UniformNoise, reset_to)
 from ._src.engine import step
-from ._src.io import Checkpoint, load, load_run, save, save_run
+from ._src.io import Checkpoint, load, load_run, models, register_model, save, save_run
 from ._src.longrun import concatenate, load_chunks, simulate_to_disk
-from ._src.models import VARIANTS, izhikevich2003, scaled_izhikevich2003
+from ._src.models import VARIANTS, izhikevich2003, scaled_izhikevich2003, thalamocortical
 from ._src.network import (Config, Network, Population, Projection, State, init_state,
                            make_params, network, population, projection)
 from ._src.neuron import Izhikevich2003, Izhikevich2004
@@ -34,7 +34,7 @@ __version__ = "0.2.0"
 __all__ = [
     # networks
     "Network", "Population", "Projection", "Config", "State", "network", "population",
-    "projection", "make_params", "init_state", "izhikevich2003", "scaled_izhikevich2003",
+    "projection", "make_params", "init_state", "izhikevich2003", "scaled_izhikevich2003", "thalamocortical",
     "VARIANTS",
     # components
     "NeuronModel", "Izhikevich2003", "Izhikevich2004", "Izhikevich2007", "reset_to",
@@ -49,7 +49,7 @@ __all__ = [
     "firing_rates", "population_rate", "population_rates", "power_spectrum",
     "rhythm_frequency", "summary", "synchrony",
     # files
-    "save", "load", "save_run", "load_run", "Checkpoint",
+    "save", "load", "save_run", "load_run", "Checkpoint", "register_model", "models",
     # namespaces
     "connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features",
 ]

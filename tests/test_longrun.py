@@ -34,7 +34,7 @@ def _assert_same_run(a, b):
                  "diverged_at"):
         np.testing.assert_array_equal(np.asarray(getattr(rec_a, name)),
                                       np.asarray(getattr(rec_b, name)))
-    assert (rec_a.dt, rec_a.n_exc) == (rec_b.dt, rec_b.n_exc)
+    assert (rec_a.dt, rec_a.populations) == (rec_b.dt, rec_b.populations)
 
 
 def test_chunks_on_disk_equal_one_run(params, reference, tmp_path):
@@ -80,7 +80,7 @@ def test_resuming_with_other_arguments_is_refused(params, tmp_path):
     folder = str(tmp_path / "run")
     key = jax.random.key(6)
     izj.simulate_to_disk(params, key, 120, folder, chunk_size=CHUNK, **RECORD)
-    with pytest.raises(ValueError, match=r"another params\.bias"):
+    with pytest.raises(ValueError, match=r"another params\.population\('exc'\)\.bias"):
         izj.simulate_to_disk(params.replace(bias=1.0), key, 120, folder, chunk_size=CHUNK,
                              **RECORD)
     with pytest.raises(ValueError, match="another key"):
@@ -120,3 +120,50 @@ def test_divergence_stops_after_the_chunk_and_warns(tmp_path):
     with pytest.raises(izj.DivergenceError):
         izj.simulate_to_disk(unstable, key, 400, str(tmp_path / "run"), chunk_size=50,
                              on_divergence="raise")
+
+
+def test_network_of_several_models_resumes_exactly_and_refuses_another(tmp_path, monkeypatch):
+    """A run of populations of different models and projections of different delays, chunked
+    and interrupted, equals one run; resuming it with another model, delay or weight is refused."""
+    from test_io import _mixed_network
+
+    net, key, folder = _mixed_network(), jax.random.key(2), str(tmp_path / "run")
+    record = dict(record_v={"rs": [0], "book": [1, 3]}, record_u={"fig1": [4]})
+    reference = izj.simulate(net, key, 130, **record)
+    real, calls = longrun.simulate, []
+
+    def crashing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("power cut")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(longrun, "simulate", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        izj.simulate_to_disk(net, key, 130, folder, chunk_size=50, **record)
+    monkeypatch.setattr(longrun, "simulate", real)
+    assert izj.load(folder).recording.n_steps == 50
+    resumed = izj.simulate_to_disk(net, key, 130, folder, chunk_size=50, **record)
+    _assert_same_run(reference, resumed)
+    assert len(resumed[0].neurons) == 3
+    assert np.asarray(reference[1].pop_counts).sum(0).min() > 0
+
+    rs = net.population("rs")
+    other_model = net.replace(populations=(rs.replace(model=izj.Izhikevich2003()),)
+                              + net.populations[1:])
+    with pytest.raises(ValueError, match="other populations"):
+        izj.simulate_to_disk(other_model, key, 130, folder, chunk_size=50, **record)
+    back = net.projection("back")
+    with pytest.raises(ValueError, match="other projections"):
+        izj.simulate_to_disk(net.replace(projections=(net.projections[0], back.replace(delay=2))),
+                             key, 130, folder, chunk_size=50, **record)
+    scaled = back.replace(weights=izj.connectivity.PreScaled(back.weights.matrix,
+                                                             back.weights.scale * 2))
+    with pytest.raises(ValueError, match=r"another params\.projection\('back'\)\.weights\.scale "):
+        izj.simulate_to_disk(net.replace(projections=(net.projections[0], scaled)), key, 130,
+                             folder, chunk_size=50, **record)
+    with pytest.raises(ValueError, match=r"another params\.population\('book'\)\.C "):
+        izj.simulate_to_disk(net.replace(populations=net.populations[:2] + (
+            net.population("book").replace(params={**net.population("book").params,
+                                                   "C": net.population("book").params["C"] + 1}),
+        )), key, 130, folder, chunk_size=50, **record)

@@ -73,15 +73,19 @@ def _writable(suffix):
     return check
 
 
+SWEEP_NAMES = ("weight_scale", "exc_weight_scale", "inh_weight_scale", "noise_scale",
+               "exc_noise_scale", "inh_noise_scale", "a", "b", "c", "d", "noise_amp", "bias",
+               "v0", "u0", "exc.bias", "inh.bias", "exc.noise_amp", "inh.noise_amp")
+"""Values of the Fig. 3 network that ``izhijax sweep`` can sweep (see izhijax.sweep.apply_values)."""
+
+
 def _axis(text):
     """``NAME=START:STOP:NUM`` (evenly spaced, ends included) or ``NAME=V1,V2,...``."""
-    from .network import _VECTOR_FIELDS
-    from .sweep import SCALES
     name, sep, spec = text.partition("=")
-    if not sep or name not in _VECTOR_FIELDS + SCALES:
+    if not sep or name not in SWEEP_NAMES:
         raise argparse.ArgumentTypeError(
             f"expected NAME=START:STOP:NUM or NAME=V1,V2,... with NAME one of "
-            f"{', '.join(SCALES + _VECTOR_FIELDS)}, got {text!r}")
+            f"{', '.join(SWEEP_NAMES)}, got {text!r}")
     try:
         if ":" in spec:
             start, stop, num = spec.split(":")
@@ -199,9 +203,9 @@ def fig3(args):
         times.append(time.perf_counter() - start)
     run_s = sorted(times)[1]
     s = izj.summary(rec)
-    n_exc = params.config.n_exc
-    print(f"izhijax fig3: variant={args.variant} seed={args.seed} neurons={n_exc}+"
-          f"{params.n - n_exc} dt={params.config.dt} ms steps={n_steps} "
+    sizes = "+".join(str(p.size) for p in params.populations)
+    print(f"izhijax fig3: variant={args.variant} seed={args.seed} neurons={sizes} "
+          f"dt={params.config.dt} ms steps={n_steps} "
           f"({n_steps * params.config.dt:g} ms) propagation={args.propagation} "
           f"backend={jax.default_backend()}")
     print(f"  spikes          {s['spikes']}")
@@ -301,7 +305,7 @@ def fit(args):
     n_steps = max(1, round(args.duration / params.config.dt))
     theta, build = izj.fit.population_parameters(params)
     targets = {"exc": args.exc, "inh": args.inh}
-    loss = izj.fit.population_loss(targets, n_exc)
+    loss = izj.fit.population_loss(targets, params)
     eval_keys = jax.random.split(eval_key, 10)
     pops = lambda r: (float(np.mean(r[..., :n_exc])), float(np.mean(r[..., n_exc:])))
     before = pops(izj.fit.evaluate(params, eval_keys, n_steps))

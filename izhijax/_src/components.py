@@ -93,6 +93,29 @@ def reset_to(v, s, c):
     return jax.lax.stop_gradient(exact) + (smooth - jax.lax.stop_gradient(smooth))
 
 
+_MODELS = {}
+
+
+def register_model(cls):
+    """Allow files to hold populations of the neuron model ``cls`` (a :class:`izhijax.NeuronModel`
+    dataclass); usable as a class decorator.
+
+    A model is saved by its class name and its dataclass fields (JSON: numbers, strings, bools,
+    ``None`` and tuples of them) and rebuilt from this registry, so a file never names code to
+    import. Registering another class of the same name replaces it.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, NeuronModel)
+            and dataclasses.is_dataclass(cls)):
+        raise TypeError(f"register_model expects a NeuronModel dataclass, got {cls!r}")
+    _MODELS[cls.__name__] = cls
+    return cls
+
+
+def models():
+    """The neuron models files may hold, ``{class name: class}``."""
+    return dict(_MODELS)
+
+
 # --- integrators -------------------------------------------------------------------------------
 
 

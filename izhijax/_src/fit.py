@@ -103,7 +103,7 @@ def population_names(params):
     """The knobs :func:`population_parameters` offers for a network: for each population ``p``,
     ``w_p`` (scale of the synapses from ``p``), ``noise_p`` (scale of its noise) and ``bias_p``
     (added to its bias, in its current unit)."""
-    return tuple(f"{kind}_{p}" for p in params.names for kind in ("w", "noise", "bias"))
+    return tuple(f"{kind}_{p}" for kind in ("w", "noise", "bias") for p in params.names)
 
 
 def population_parameters(params, names=None):

@@ -2,13 +2,14 @@
 
 :func:`simulate_to_disk` runs :func:`izhijax.simulate` one chunk at a time and writes each chunk's
 recording and final state to its own file in a folder (atomically, see :mod:`izhijax.io`). Called
-again on the same folder it checks that the parameters, key, inputs and settings are the ones the
-folder was started with, skips the chunks already written and resumes from the last saved state; the
-noise of step ``t`` depends on ``(key, t)`` alone, so the finished run is bit for bit the run that was
-never interrupted. :func:`load_chunks` (or :func:`izhijax.load` on the folder) reads it back as one
+again on the same folder it checks that the network (its layout, models, delays and every array),
+key, start state, inputs and settings are the ones the folder was started with, skips the chunks
+already written and resumes from the last saved state; the noise of step ``t`` depends on
+``(key, t)`` alone, so the finished run is bit for bit the run that was never interrupted.
+:func:`load_chunks` (or :func:`izhijax.load` on the folder) reads it back as one
 :class:`izhijax.Recording`.
 
-Folder layout: ``run.npz`` (params, key, start state, settings) and ``chunk_000000.npz``, ... (the
+Folder layout: ``run.npz`` (network, key, start state, settings) and ``chunk_000000.npz``, ... (the
 recording of each chunk and the state after it).
 """
 
@@ -132,10 +133,12 @@ def concatenate(recordings):
             if not np.array_equal(getattr(rec, name), getattr(first, name)):
                 raise ValueError(f"recording {k} has {name} {np.asarray(getattr(rec, name))}, "
                                  f"expected {np.asarray(getattr(first, name))}")
-        if (rec.dt, rec.n_exc, rec.spikes is None) != (first.dt, first.n_exc, first.spikes is None):
-            raise ValueError(f"recording {k} has dt={rec.dt}, n_exc={rec.n_exc}, raster "
-                             f"{rec.spikes is not None}; expected dt={first.dt}, "
-                             f"n_exc={first.n_exc}, raster {first.spikes is not None}")
+        if (rec.dt, rec.populations, rec.spikes is None) != (first.dt, first.populations,
+                                                             first.spikes is None):
+            raise ValueError(f"recording {k} has dt={rec.dt}, populations={rec.populations}, "
+                             f"raster {rec.spikes is not None}; expected dt={first.dt}, "
+                             f"populations={first.populations}, raster "
+                             f"{first.spikes is not None}")
     cat = lambda name: np.concatenate([np.asarray(getattr(r, name)) for r in recordings])
     bad = [int(r.diverged_at) for r in recordings
            if r.diverged_at is not None and int(r.diverged_at) >= 0]
@@ -143,11 +146,18 @@ def concatenate(recordings):
                      u=cat("u"), counts=sum(np.asarray(r.counts) for r in recordings),
                      pop_counts=cat("pop_counts"), v_index=np.asarray(first.v_index),
                      u_index=np.asarray(first.u_index), t0=np.asarray(first.t0), dt=first.dt,
-                     n_exc=first.n_exc, diverged_at=np.int32(bad[0] if bad else -1))
+                     populations=first.populations,
+                     diverged_at=np.int32(bad[0] if bad else -1))
 
 
 def _same_run(header, saved, params, key, state, settings):
-    """Refuse to resume into a folder started with other parameters, key, state or settings."""
+    """Refuse to resume into a folder started with another network, key, state or settings.
+
+    Compared: the settings, the config, the network's layout (population names, models and
+    fields; projection names, sources, targets, delays and weight formats), then every array of
+    the key, the network and the start state, bit for bit with its dtype. The message names what
+    differs (``params.population('exc').bias``, ``params.weights.w``, ``state.v``...).
+    """
     if saved.info != settings:
         diff = sorted(k for k in settings if saved.info.get(k) != settings[k])
         raise ValueError(f"{header} holds a run with other settings ({', '.join(diff)}): "
@@ -156,21 +166,70 @@ def _same_run(header, saved, params, key, state, settings):
     if saved.params.config != params.config:
         raise ValueError(f"{header} holds a run with config {saved.params.config}, "
                          f"got {params.config}")
+    for what, old, new in (("populations", *(_populations(p) for p in (saved.params, params))),
+                           ("projections", *(_projections(p) for p in (saved.params, params)))):
+        if old != new:
+            raise ValueError(f"{header} holds a run with other {what}: {old} != {new}; use "
+                             f"another folder")
+    old_state, new_state = _state_leaves(saved.state), _state_leaves(state)
+    if [n for n, _ in old_state] != [n for n, _ in new_state]:
+        raise ValueError(f"{header} holds a run whose start state has the variables "
+                         f"{[n for n, _ in old_state]}, got {[n for n, _ in new_state]}; use "
+                         f"another folder")
     pairs = [("key", _key_bits(saved.key), _key_bits(key))]
-    for name, old, new in (("params", saved.params, params), ("state", saved.state, state)):
-        old_leaves, old_tree = jax.tree_util.tree_flatten_with_path(old)
-        new_leaves, new_tree = jax.tree_util.tree_flatten_with_path(new)
-        if old_tree != new_tree:
-            raise ValueError(f"{header} holds a run with {name} of another structure: "
-                             f"{old_tree} != {new_tree}")
-        pairs += [(name + jax.tree_util.keystr(path), x, y)
-                  for (path, x), (_, y) in zip(old_leaves, new_leaves)]
+    pairs += [(n, x, y) for (n, x), (_, y) in zip(_network_leaves(saved.params),
+                                                  _network_leaves(params), strict=True)]
+    pairs += [(n, x, y) for (n, x), (_, y) in zip(old_state, new_state)]
+    differ = []
     for name, old, new in pairs:
         old, new = np.asarray(old), np.asarray(new)
-        if old.dtype != new.dtype or not np.array_equal(old, new):
-            raise ValueError(f"{header} holds a run with another {name} (saved {old.dtype}"
-                             f"{list(old.shape)}, got {new.dtype}{list(new.shape)}, "
-                             f"values differ); use another folder")
+        if old.dtype != new.dtype or old.shape != new.shape or not np.array_equal(old, new):
+            differ.append((name, old, new))
+    if differ:
+        name, old, new = differ[0]
+        names = ", ".join(n for n, _, _ in differ[:6])
+        names += f" and {len(differ) - 6} more" if len(differ) > 6 else ""
+        same_kind = (old.dtype, old.shape) == (new.dtype, new.shape)
+        raise ValueError(f"{header} holds a run with another {names} (saved {old.dtype}"
+                         f"{list(old.shape)}, got {new.dtype}{list(new.shape)}"
+                         f"{', values differ' if same_kind else ''}); use another folder")
+
+
+def _populations(net):
+    return [(p.name, p.model, sorted(p.params), sorted(p.initial)) for p in net.populations]
+
+
+def _projections(net):
+    return [(p.name, tuple(p.source), tuple(p.target), p.delay,
+             jax.tree_util.tree_structure(p.weights)) for p in net.projections]
+
+
+def _network_leaves(net, name="params"):
+    """``(name, array)`` of every array of a network, named as the validation messages name
+    them, in an order that depends on the layout alone (:func:`_populations`,
+    :func:`_projections`)."""
+    out = []
+    for p in net.populations:
+        where = f"{name}.population({p.name!r})" if len(net.populations) > 1 else name
+        out += [(f"{where}.noise_amp", p.noise_amp), (f"{where}.bias", p.bias)]
+        out += [(f"{where}.{k}", p.params[k]) for k in sorted(p.params)]
+        out += [(f"{where}.{k}0", p.initial[k]) for k in sorted(p.initial)]
+    names = [proj.name for proj in net.projections]
+    for i, proj in enumerate(net.projections):
+        where = (f"{name}.weights" if len(names) == 1 else
+                 f"{name}.projection({proj.name!r}).weights" if names.count(proj.name) == 1 else
+                 f"{name}.projections[{i}].weights")
+        out += [(where + jax.tree_util.keystr(path), x)
+                for path, x in jax.tree_util.tree_leaves_with_path(proj.weights)]
+    return out
+
+
+def _state_leaves(state, name="state"):
+    out = []
+    for k, blk in enumerate(state.neurons):
+        out += [(f"{name}.{var}" if len(state.neurons) == 1 else f"{name}.neurons[{k}][{var!r}]",
+                 blk[var]) for var in sorted(blk)]
+    return out + [(f"{name}.pulse", state.pulse), (f"{name}.t", state.t)]
 
 
 def _key_bits(key):

@@ -154,3 +154,66 @@ def scaled_izhikevich2003(key, n, k=100, *, connection="probability", self_conne
     cfg = dict(dt=1.0, integrator="euler", delay=1, noise="normal")
     cfg.update(config)
     return _fig3_neurons(k_re, k_ri, n_exc, n - n_exc, weights, dtype, Config(n_exc=n_exc, **cfg))
+
+
+def thalamocortical(key, *, n_thal=100, n_exc=800, n_inh=200, p_thal=0.1, dt=0.5, dtype=None,
+                    **config):
+    """Three populations of two neuron models: a thalamus driving a Fig. 3-like cortex of 2007 cells.
+
+    * ``"thalamus"``: ``n_thal`` :class:`izhijax.Izhikevich2003` thalamo-cortical cells (the 2003
+      Fig. 2 TC preset) firing irregularly from their own noise (``amp = 4`` mV/ms per step,
+      about 20 Hz);
+    * ``"exc"``: ``n_exc`` :class:`izhijax.Izhikevich2007` regular spiking cells (the book's RS
+      preset), ``"inh"``: ``n_inh`` fast spiking cells (FS preset); currents in pA, a small
+      noise (``30`` / ``10`` pA per step);
+    * ``"thalamocortical"``: each thalamic cell contacts each cortical cell with probability
+      ``p_thal``, ``600`` pA per spike to excitatory and ``300`` pA to inhibitory cells (times
+      ``100 / n_thal``, so a cortical cell's thalamic input does not depend on ``n_thal``);
+    * ``"recurrent"``: all to all among the cortical cells as in Fig. 3, ``W = 0.5 U`` from
+      excitatory and ``-U`` from inhibitory cells, scaled to pA: ``40 U`` pA from excitatory and
+      ``-60 U`` from inhibitory cells (a one-step pulse of ``w`` pA moves an RS cell, C = 100 pF,
+      by ``w dt / C`` mV), times ``1000 / (n_exc + n_inh)`` as in
+      :func:`scaled_izhikevich2003`.
+
+    Every spike is a one-step current pulse, as in the 2003 network; ``dt`` defaults to 0.5 ms
+    (the 2007 model's FS cell is stiff at 1 ms). The numbers give an asynchronous cortex
+    (keys 0 and 1, 1000 ms: excitatory ~10 Hz, inhibitory ~22 Hz, Golomb's chi ~0.05); they are
+    a demonstration of a network of two models, not a published one.
+
+    Args:
+        key: PRNG key for drawing the network.
+        n_thal, n_exc, n_inh: population sizes.
+        p_thal: connection probability thalamus -> cortex.
+        dt: step in ms.
+        dtype: float dtype (default JAX's default float).
+        **config: overrides of :class:`izhijax.Config` fields.
+
+    Returns:
+        :class:`izhijax.Network` with populations ``("thalamus", "exc", "inh")`` and projections
+        ``("thalamocortical", "recurrent")``.
+    """
+    from .neuron import Izhikevich2003
+    from .network import network, population, projection
+    from .simple2007 import Izhikevich2007
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    k_v, k_tc, k_we, k_wi = jax.random.split(key, 4)
+    n_ctx = n_exc + n_inh
+    thal = population("thalamus", Izhikevich2003(), n_thal, preset="TC", noise_amp=4.0,
+                      v0=-65.0 + 10.0 * jax.random.uniform(k_v, (n_thal,), dtype), dtype=dtype)
+    exc = population("exc", Izhikevich2007(), n_exc, preset="RS", noise_amp=30.0, v0=-60.0,
+                     dtype=dtype)
+    inh = population("inh", Izhikevich2007(), n_inh, preset="FS", noise_amp=10.0, v0=-55.0,
+                     dtype=dtype)
+    gain = (100.0 / n_thal) * jnp.concatenate([jnp.full((n_exc, 1), 600.0, dtype),
+                                               jnp.full((n_inh, 1), 300.0, dtype)])
+    w_tc = gain * (jax.random.uniform(k_tc, (n_ctx, n_thal), dtype) < p_thal).astype(dtype)
+    scale = 1000.0 / n_ctx
+    w_ctx = jnp.concatenate([40.0 * scale * jax.random.uniform(k_we, (n_ctx, n_exc), dtype),
+                             -60.0 * scale * jax.random.uniform(k_wi, (n_ctx, n_inh), dtype)],
+                            axis=1)
+    cfg = dict(dt=dt, integrator="euler", noise="normal")
+    cfg.update(config)
+    return network([thal, exc, inh],
+                   [projection("thalamus", ("exc", "inh"), w_tc, name="thalamocortical"),
+                    projection(("exc", "inh"), ("exc", "inh"), w_ctx, name="recurrent")],
+                   Config(**cfg))

@@ -23,7 +23,7 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from .components import NeuronModel, reset_to
+from .components import NeuronModel, register_model, reset_to
 
 INTEGRATORS = ("euler", "izhikevich", "semi-implicit")
 
@@ -139,6 +139,7 @@ def reset(v, u, s, c, d, grad=True):
     return v_new, u + s * d
 
 
+@register_model
 @dataclasses.dataclass(frozen=True)
 class Izhikevich2003(NeuronModel):
     """The Izhikevich (2003) simple model, in the paper's dimensionless units.
@@ -176,6 +177,7 @@ class Izhikevich2003(NeuronModel):
         return {"v": reset_to(state["v"], s, params["c"]), "u": state["u"] + s * params["d"]}
 
 
+@register_model
 @dataclasses.dataclass(frozen=True)
 class Izhikevich2004(Izhikevich2003):
     """The 2003 model with the per-neuron coefficients of Izhikevich (2004)'s ``figure1.m``.

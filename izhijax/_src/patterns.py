@@ -22,11 +22,11 @@ Where the paper and its MATLAB code differ, izhijax follows the code (which drew
 * the code records 30 mV at a spike (the figure's spike peaks), not the overshoot; inputs are switched
   with strict inequalities at ``t = k tau``, so a "3 ms" pulse at ``tau = 0.2`` lasts 14 steps.
 
-All the panels of a run are integrated as independent neurons of one batch, in one compiled
-``lax.scan`` (:func:`run`): each neuron has its own step length and equation coefficients, the
-protocols are padded to the longest, and a neuron whose protocol is over is frozen (step length 0).
-The integrator, spike function and reset are :mod:`izhijax.neuron`'s and :mod:`izhijax.surrogate`'s
-(``integrate(..., "semi-implicit")``, a strict ``v > 30`` threshold, the differentiable reset).
+All the panels of a run are integrated as independent neurons of one network, in one run of the
+engine (:func:`run`): one population of :class:`izhijax.Izhikevich2004` neurons, each with its own
+equation coefficients and its own step length (``time_scale = tau`` with ``dt = 1``: figure1.m's
+steps exactly), :class:`izhijax.SemiImplicit`, a strict ``v > 30`` threshold, no synapses, no
+noise; the protocols' inputs are the run's external current, padded with zeros to the longest.
 """
 
 import dataclasses
@@ -37,8 +37,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .neuron import integrate, reset
-from .surrogate import spike
+from . import engine
+from .components import SemiImplicit
+from .network import Config, Network, Population, init_state
+from .neuron import Izhikevich2004
 
 V_PEAK = 30.0
 """Spike cut-off of figure1.m (``v > 30``), mV."""
@@ -224,20 +226,27 @@ def batch(protocols, dtype=None):
                  n_steps=jnp.asarray([p.n_steps for p in protocols], jnp.int32))
 
 
-def _advance(batch, carry, xs):
-    v, u = carry
-    k, current = xs
-    dt = jnp.where(k < batch.n_steps, batch.dt, 0.0)     # frozen once its protocol is over
-    v, u = integrate(v, u, current, batch.a, batch.b, dt, "semi-implicit", k1=batch.k1,
-                     k0=batch.k0, leak=batch.leak, v_shift=batch.v_shift)
-    s = spike(v - V_PEAK, inclusive=False)
-    trace = jnp.where(s > 0, jnp.asarray(V_PEAK, v.dtype), v)
-    v, u = reset(v, u, s, batch.c, batch.d)
-    return (v, u), (trace, u, s)
+MODEL = Izhikevich2004(v_peak=V_PEAK, inclusive=False)
+"""figure1.m's neuron: the 2004 coefficients per neuron, a strict ``v > 30`` threshold."""
+CONFIG = Config(dt=1.0, integrator=SemiImplicit(), noise="none", threshold_grad="voltage",
+                reset_grad=True, synapse_grad=True)
+"""figure1.m's loop: semi-implicit steps of ``time_scale = tau`` each; the plain surrogate
+formulation (gradient through the voltage, the reset and everything else)."""
+
+
+def network(batch):
+    """The batch as a :class:`izhijax.Network`: one population ``"panels"``, no projections."""
+    params = {"a": batch.a, "b": batch.b, "c": batch.c, "d": batch.d, "k1": batch.k1,
+              "k0": batch.k0, "leak": batch.leak, "v_shift": batch.v_shift,
+              "time_scale": batch.dt}
+    zeros = jnp.zeros_like(batch.a)
+    pop = Population(name="panels", model=MODEL, params=params, noise_amp=zeros, bias=zeros,
+                     initial={"v": batch.v0, "u": batch.u0})
+    return Network(populations=(pop,), projections=(), config=CONFIG)
 
 
 def integrate_batch(batch):
-    """Run every neuron of a batch through its protocol: one ``lax.scan`` (not jitted).
+    """Run every neuron of a batch through its protocol: one run of the engine (not jitted).
 
     Args:
         batch: :class:`Batch`.
@@ -245,11 +254,17 @@ def integrate_batch(batch):
     Returns:
         ``(v, u, spikes)``, time-major ``(T_max, n)``: ``v`` as figure1.m records it (after the
         update; 30 mV at a spike), ``u`` after the reset, spikes as 0/1 floats (differentiable
-        through the surrogate). Entries past a neuron's ``n_steps`` repeat its final state.
+        through the surrogate). Entries past a neuron's ``n_steps`` continue its run with zero
+        input (:func:`run` drops them).
     """
-    steps = jnp.arange(batch.inputs.shape[0], dtype=jnp.int32)
-    _, out = jax.lax.scan(partial(_advance, batch), (batch.v0, batch.u0), (steps, batch.inputs))
-    return out
+    net = network(batch)
+    n = batch.a.shape[0]
+    every = jnp.arange(n, dtype=jnp.int32)
+    _, out = engine.run(net, jax.random.key(0), init_state(net), batch.inputs, every, every,
+                        n_steps=batch.inputs.shape[0], record_spikes=True, differentiable=True)
+    s = out.spikes
+    trace = jnp.where(s > 0, jnp.asarray(V_PEAK, out.v.dtype), out.v)
+    return trace, out.u + s * batch.d, s
 
 
 _integrate_jit = jax.jit(integrate_batch)
