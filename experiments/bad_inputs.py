@@ -10,6 +10,7 @@ Writes ``bad_inputs.json`` (list of ``{case, error, message}``) and ``bad_inputs
 """
 
 import argparse
+import dataclasses
 import json
 import os
 
@@ -34,11 +35,20 @@ def _simulate(n_steps=5, key="good", params=None, **kw):
 
 
 def _raw(**fields):
-    """Params built directly, bypassing make_params, with some fields replaced as they are."""
+    """The network of good_params with some fields replaced as they are (``dataclasses.replace``
+    on its one population and projection, bypassing make_params and its checks)."""
     p = good_params()
-    return izj.Params(**{**{f: getattr(p, f) for f in
-                            ("a", "b", "c", "d", "weights", "noise_amp", "bias", "v0", "u0")},
-                         "config": p.config, **fields})
+    (pop,), (proj,) = p.populations, p.projections
+    for field, x in fields.items():
+        if field == "weights":
+            proj = dataclasses.replace(proj, weights=x)
+        elif field in ("noise_amp", "bias"):
+            pop = dataclasses.replace(pop, **{field: x})
+        elif field in pop.params:
+            pop = dataclasses.replace(pop, params={**pop.params, field: x})
+        else:
+            pop = dataclasses.replace(pop, initial={**pop.initial, field[:-1]: x})
+    return p.replace(populations=(pop,), projections=(proj,))
 
 
 def _state(**fields):
@@ -100,14 +110,14 @@ CASES = [
     ("Config n_exc = -1", lambda: izj.Config(n_exc=-1), ValueError, [r"n_exc", ">= 0", "-1"]),
     ("Config inclusive = 'yes'", lambda: izj.Config(inclusive="yes"), ValueError,
      [r"inclusive", "True or False", "'yes'"]),
-    # Params built by hand or changed with replace, then simulated
-    ("simulate Params with 5x5 weights and 4 neurons",
+    # networks built by hand (dataclasses.replace) or changed with replace, then simulated
+    ("simulate a network with 5x5 weights and 4 neurons",
      lambda: _simulate(params=_raw(weights=jnp.ones((5, 5)))), ValueError,
      [r"params\.weights", r"\(4, 4\)", r"\(5, 5\)"]),
-    ("simulate Params with a float32 bias among float64 fields",
+    ("simulate a network with a float32 bias among float64 fields",
      lambda: _simulate(params=_raw(bias=np.zeros(N, np.float32))), TypeError,
      [r"params\.bias", "float64", "float32"]),
-    ("simulate Params with integer c",
+    ("simulate a network with integer c",
      lambda: _simulate(params=_raw(c=np.full(N, -65))), TypeError,
      [r"params\.c", "floating", "int"]),
     ("simulate params.replace(noise_amp=-2)",
@@ -116,8 +126,8 @@ CASES = [
     ("simulate params.replace(d=inf)",
      lambda: _simulate(params=good_params().replace(d=np.inf)), ValueError,
      [r"params\.d", "finite", "inf"]),
-    ("simulate a dict instead of Params", lambda: _simulate(params={"a": 1}), TypeError,
-     ["params", "Params", "dict"]),
+    ("simulate a dict instead of a Network", lambda: _simulate(params={"a": 1}), TypeError,
+     ["params", "Network", "dict"]),
     # keys of the wrong kind
     ("simulate key = 0 (an int seed)", lambda: _simulate(key=0), TypeError,
      ["key", r"jax\.random\.key", "int 0"]),

@@ -77,7 +77,7 @@ def main(argv=None):
     import jax.numpy as jnp
     import numpy as np
     import izhijax as izj
-    from izhijax.sweep import _batch, _shard, summaries
+    from izhijax._src.sweep import _batch, _shard, summaries
 
     net_key, noise_key = jax.random.split(jax.random.key(0))
     params = izj.izhikevich2003(net_key)

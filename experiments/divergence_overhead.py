@@ -2,7 +2,7 @@
 
 ``simulate`` carries the first step at which some ``v`` or ``u`` became non-finite: one fused O(n)
 reduction per step beside the O(n^2) synaptic product. This benchmark times two scans over
-:func:`izhijax.advance` that differ only in that check, for Fig. 3 networks of several sizes, and
+:func:`izhijax._src.engine.advance` (the step of the engine's scan) that differ only in that check, for Fig. 3 networks of several sizes, and
 writes the ratio. Run it on a quiet machine (timings on a busy one mean little):
 
     python experiments/divergence_overhead.py [--smoke] [--out-dir experiments/out/divergence_overhead]
@@ -25,16 +25,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import izhijax as izj  # noqa: E402
+from izhijax._src import engine  # noqa: E402
 
 
 @partial(jax.jit, static_argnames=("n_steps", "check"))
 def _loop(params, key, state, *, n_steps, check):
+    low = engine.lower(params)      # once per run, as engine.run does
+
     def body(carry, _):
         state, counts, bad = carry
         t = state.t
-        state, s, _, _ = izj.advance(state, params, key)
-        if check:     # the very lines simulate's scan body runs
-            finite = jnp.all(jnp.isfinite(state.v) & jnp.isfinite(state.u))
+        state, s, _ = engine.advance(state, params, key, low=low)
+        if check:     # the very lines the engine's scan body runs
+            finite = engine._finite(state)
             bad = jnp.where((bad < 0) & ~finite, t.astype(jnp.int32), bad)
         return (state, counts + (s > 0), bad), None
 

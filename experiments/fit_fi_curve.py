@@ -6,7 +6,7 @@ starting from *different* presets, and the recovered parameters must reproduce t
 
 The rate of a noise-free neuron is a step function of a, b, c, d (a whole spike more or less), and
 the f-I loss has many local basins: one Adam run from one preset settles in the nearest (errors of
-7-30 Hz). So the fit is a multi-start: every other preset of :data:`izhijax.neuron.PRESETS` (the
+7-30 Hz). So the fit is a multi-start: every other preset of :attr:`izhijax.Izhikevich2003.presets` (the
 target itself is excluded) plus a few log-normal perturbations of each, all optimised at once
 (``jax.vmap`` over starts, one compiled step) with the surrogate-gradient spike counts. Those counts
 are the exact counts in the forward pass, so every iterate's exact f-I error is known for free;
@@ -35,6 +35,14 @@ SCALE = {"a": 0.02, "b": 0.2, "c": 10.0, "d": 2.0}
 """Free variables are a / 0.02, b / 0.2, c / 10 mV, d / 2 so that one learning rate fits all."""
 LOW = {"a": 1e-4 / 0.02, "b": 1e-4 / 0.2}
 """Lower bounds (a, b > 0) in the scaled coordinates."""
+PRESETS = izj.Izhikevich2003.presets
+"""The 2003 presets, ``name -> {a, b, c, d}`` (RS, IB, CH, FS, LTS, TC, RZ)."""
+
+
+def preset(name):
+    """A 2003 preset as the tuple ``(a, b, c, d)``."""
+    values = izj.Izhikevich2003().preset(name)
+    return tuple(values[k] for k in "abcd")
 
 
 def starts_for(cell, n_perturbed, seed=0, spread=0.25):
@@ -44,11 +52,11 @@ def starts_for(cell, n_perturbed, seed=0, spread=0.25):
     Returns:
         ``(names, abcd)``: the preset each start comes from, and an array of shape ``(S, 4)``.
     """
-    names = [p for p in izj.neuron.PRESETS if p != cell]
+    names = [p for p in PRESETS if p != cell]
     rng = np.random.default_rng(seed)
     out, labels = [], []
     for name in names:
-        base = np.asarray(izj.preset(name))
+        base = np.asarray(preset(name))
         out.append(base)
         labels.append(name)
         for _ in range(n_perturbed):
@@ -68,12 +76,12 @@ def multistart_fit(starts, template, target, n_steps, n_iters, lr):
     """Adam on the mean squared f-I error from every start at once (``jax.vmap``, one compiled step).
 
     Each start has its own a, b, c, d (scaled by :data:`SCALE`); the rates are the surrogate-gradient
-    spike counts of :func:`izhijax.bptt.spike_rates`, whose values are the exact counts, so each
+    spike counts of :func:`izhijax.fit.rates_of`, whose values are the exact counts, so each
     iterate's exact f-I error comes for free and every start keeps its best iterate.
 
     Args:
         starts: array ``(S, 4)`` of a, b, c, d.
-        template: :class:`izhijax.Params` of one neuron per current.
+        template: :class:`izhijax.Network` of one neuron per current.
         target: target rates in Hz, shape ``(m,)``.
         n_steps, n_iters, lr: steps per run, optimizer steps, initial learning rate (decays 50x).
 
@@ -89,7 +97,7 @@ def multistart_fit(starts, template, target, n_steps, n_iters, lr):
     def loss(x):
         a, b, c, d = (jnp.full(template.v0.shape, v) for v in x * scale)
         params = template.replace(a=a, b=b, c=c, d=d, u0=b * template.v0)
-        rates = izj.bptt.spike_rates(params, key, n_steps)
+        rates = izj.fit.rates_of(params, key, n_steps)
         return jnp.mean((rates - target) ** 2), rates
 
     optimizer = optax.adam(optax.exponential_decay(lr, n_iters, 0.02))
@@ -128,7 +136,7 @@ def run(out, smoke=False, n_iters=600, lr=0.05, n_perturbed=7, n_refine=12, n_re
     rates = lambda abcd: izj.fit.evaluate(neurons(abcd, currents, config), [key], n_steps)[0]
     report, curves = {}, {}
     for cell in CELLS:
-        target = rates(izj.preset(cell))
+        target = rates(preset(cell))
         labels, starts = starts_for(cell, n_perturbed)
         t0 = time.perf_counter()
         template = neurons(starts[0], currents, config)
@@ -147,7 +155,7 @@ def run(out, smoke=False, n_iters=600, lr=0.05, n_perturbed=7, n_refine=12, n_re
         fitted = rates(best[j])  # re-evaluated with the plain simulator
         err = np.abs(fitted - target)
         report[cell] = {
-            "true": dict(zip("abcd", izj.preset(cell))),
+            "true": dict(zip("abcd", preset(cell))),
             "start_from": labels[j].rstrip("*"), "start_perturbed": labels[j].endswith("*"),
             "start": dict(zip("abcd", starts[j].tolist())),
             "fitted": dict(zip("abcd", best[j].tolist())),
@@ -164,7 +172,7 @@ def run(out, smoke=False, n_iters=600, lr=0.05, n_perturbed=7, n_refine=12, n_re
         curves[cell] = (history[:, j], target, report[cell]["start_rates_hz"], fitted)
     numbers = {"experiment": "F3 single-neuron identification from f-I curves", "smoke": smoke,
                "currents": currents.tolist(), "duration_ms": duration, "dt_ms": config.dt,
-               "integrator": config.integrator, "optimizer_steps": n_iters, "refined_starts": n_refine,
+               "integrator": config.integrator.name, "optimizer_steps": n_iters, "refined_starts": n_refine,
                "refinement_steps": n_refine_iters,
                "optimizer": f"adam({lr} decaying to {lr * 0.02:g}) on a/0.02, b/0.2, c/10, d/2, "
                             f"mse loss, every start batched with vmap, best iterate by exact max error; then the "

@@ -32,7 +32,7 @@ def run(out, smoke=False, seed=0, n_iters=300, lr=0.1, batch=4, progress=True):
     n_iters = 5 if smoke else n_iters
     net_key, target_key, fit_key, eval_key = jax.random.split(jax.random.key(seed), 4)
     params = izj.izhikevich2003(net_key, n_exc=n_exc, n_inh=n_inh)
-    targets = 5.0 * jnp.exp(0.5 * jax.random.normal(target_key, (params.n,), params.v0.dtype))
+    targets = 5.0 * jnp.exp(0.5 * jax.random.normal(target_key, (params.n,), params.dtype))
     theta, build = izj.fit.field_parameters(params, ("bias",))
     loss = izj.fit.neuron_loss(targets, kind="relative")
     eval_keys = jax.random.split(eval_key, 10)

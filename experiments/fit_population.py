@@ -27,7 +27,7 @@ def run(out, smoke=False, seed=0, n_iters=300, lr=0.05, batch=2, exc=5.0, inh=20
     net_key, fit_key, eval_key = jax.random.split(jax.random.key(seed), 3)
     params = izj.izhikevich2003(net_key, n_exc=n_exc, n_inh=n_inh)
     theta, build = izj.fit.population_parameters(params)
-    loss = izj.fit.population_loss({"exc": exc, "inh": inh}, n_exc)
+    loss = izj.fit.population_loss({"exc": exc, "inh": inh}, params)
     eval_keys = jax.random.split(eval_key, 10)
     before = izj.fit.evaluate(params, eval_keys, n_steps)
     summary = lambda r: {"exc": float(r[:n_exc].mean()), "inh": float(r[n_exc:].mean())}
@@ -44,7 +44,7 @@ def run(out, smoke=False, seed=0, n_iters=300, lr=0.05, batch=2, exc=5.0, inh=20
     numbers = {
         "experiment": "F1 population rates", "smoke": smoke, "seed": seed, "n_exc": n_exc,
         "n_inh": n_inh, "n_steps": n_steps, "dt_ms": params.config.dt,
-        "integrator": params.config.integrator, "surrogate": params.config.surrogate,
+        "integrator": params.config.integrator.name, "surrogate": params.config.surrogate.name,
         "optimizer": f"adam({lr})", "batch_keys_per_step": batch, "targets_hz": {"exc": exc, "inh": inh},
         "optimizer_steps": int(len(result.history["loss"])), "fit_seconds": fit_s,
         "held_out_keys": 10, "rates_before_hz": b, "rates_after_hz": a,

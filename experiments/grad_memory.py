@@ -1,5 +1,6 @@
 """Peak memory of backpropagation through 10,000 steps of the 1000-neuron Fig. 3 network, with and
-without gradient checkpointing (:func:`izhijax.spike_counts` ``checkpoint=K``).
+without gradient checkpointing (:func:`izhijax.simulate` ``checkpoint=K``, through
+:func:`izhijax.fit.rates_of`).
 
 Two measurements per setting, each in a fresh subprocess:
 
@@ -32,8 +33,8 @@ def measure(n_steps, n_exc, n_inh, checkpoint, run=True):
 
     params = izj.izhikevich2003(jax.random.key(0), n_exc=n_exc, n_inh=n_inh)
     key = jax.random.key(1)
-    loss = izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, n_exc)
-    f = lambda p: loss(izj.spike_rates(p, key, n_steps, checkpoint=checkpoint))
+    loss = izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, params)
+    f = lambda p: loss(izj.fit.rates_of(p, key, n_steps, checkpoint=checkpoint))
     fwd = jax.jit(f)
     grad = jax.jit(jax.grad(f))
     t = time.perf_counter()

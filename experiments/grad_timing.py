@@ -1,7 +1,7 @@
 """Wall time of one gradient step against one forward run, in the same process.
 
 The forward run is :func:`izhijax.simulate` (the plain simulator, record_spikes=False); the gradient
-step is ``jax.grad`` of the F1 population loss through :func:`izhijax.spike_rates` (one key, every
+step is ``jax.grad`` of the F1 population loss through :func:`izhijax.fit.rates_of` (one key, every
 parameter of the network). Compilation is timed apart; each is the median of ``--repeats`` runs.
 
     python experiments/grad_timing.py                 # 1000 neurons, 1000 steps
@@ -44,9 +44,9 @@ def main(argv=None):
     key = jax.random.key(1)
     run, compile_fwd = izj.compile_simulation(params, key, n_steps, record_spikes=False, record_v=())
     forward_s = _time(run, repeats)
-    loss = izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, n_exc)
-    grad = jax.jit(jax.grad(lambda p: loss(izj.spike_rates(p, key, n_steps,
-                                                          checkpoint=args.checkpoint))))
+    loss = izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, params)
+    grad = jax.jit(jax.grad(lambda p: loss(izj.fit.rates_of(p, key, n_steps,
+                                                             checkpoint=args.checkpoint))))
     t = time.perf_counter()
     compiled = grad.lower(params).compile()
     compile_grad = time.perf_counter() - t

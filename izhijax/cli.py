@@ -1,8 +1,10 @@
 """The ``izhijax`` command (implementation in :mod:`izhijax._src.cli`)."""
 
+import sys
+
 from ._src.cli import main
 
 __all__ = ["main"]
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

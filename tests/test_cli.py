@@ -25,6 +25,7 @@ def test_fig3_writes_figure_summary_and_recording(tmp_path):
     assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
     rec, params = izj.load_run(str(save))
     assert rec.spikes.shape == (200, 1000) and params.config.n_exc == 800
+    assert params.span("exc") == (0, 800) and rec.span("exc") == (0, 800)
     spikes = int(r.stdout.split("spikes")[1].split()[0])
     assert spikes == int(rec.counts.sum()) == int(np.asarray(rec.spikes).sum()) > 0
 

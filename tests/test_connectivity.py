@@ -10,6 +10,7 @@ import pytest
 
 import izhijax as izj
 from izhijax import connectivity, wiring
+from izhijax._src import network
 
 
 def _dyadic(w):
@@ -167,7 +168,10 @@ def test_chunks_that_split_a_noise_block_equal_one_run():
     np.testing.assert_array_equal(np.asarray(full.v), np.asarray(chunked.v))
     np.testing.assert_array_equal(np.asarray(full_state.v), np.asarray(chunked_state.v))
     # The blocked draw is the per-step noise: step t of a run sees noise(key, t).
-    z = jax.vmap(lambda t: izj.network.unit_noise(key, t, (300,), jnp.float64, "normal"))(
+    z = jax.vmap(lambda t: network.unit_noise(key, t, (300,), jnp.float64, "normal"))(
         jnp.arange(3))
+    noise = params.config.noise                     # the noise source the step draws from
+    assert noise.kind == "normal"
     np.testing.assert_array_equal(np.asarray(params.noise_amp * z[2]),
-                                  np.asarray(izj.noise(key, 2, params.noise_amp, "normal")))
+                                  np.asarray(params.noise_amp * noise.unit(key, 2, (300,),
+                                                                          jnp.float64)))

@@ -22,12 +22,13 @@ def test_losses_against_numpy():
     r, t = np.array([4.0, 6.0, 21.0, 19.0]), np.array([5.0, 5.0, 20.0, 20.0])
     assert np.isclose(float(izj.fit.mse(jnp.asarray(r), t)), np.mean((r - t) ** 2))
     assert np.isclose(float(izj.fit.neuron_loss(t)(jnp.asarray(r))), np.mean(((r - t) / t) ** 2))
-    pop = izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, n_exc=2, kind="mse")
+    net = izj.izhikevich2003(jax.random.key(0), n_exc=2, n_inh=2)
+    pop = izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, net, kind="mse")
     assert np.isclose(float(pop(jnp.array([4.0, 8.0, 21.0, 23.0]))), (6 - 5) ** 2 + (22 - 20) ** 2)
     with pytest.raises(ValueError, match="loss kind"):
         izj.fit.neuron_loss(t, kind="l1")
-    with pytest.raises(ValueError, match="'exc' and 'inh'"):
-        izj.fit.population_loss({"all": 3.0}, 2)
+    with pytest.raises(ValueError, match="no population 'all'"):
+        izj.fit.population_loss({"all": 3.0}, net)
 
 
 def test_population_parameters_identity_and_scaling():
@@ -45,7 +46,7 @@ def test_population_parameters_identity_and_scaling():
         izj.fit.population_parameters(params, ("gain",))
     theta, build = izj.fit.field_parameters(params, ("a", "d"))
     assert set(theta) == {"a", "d"} and build(dict(theta, a=theta["a"] * 2)).a[0] == 0.04
-    with pytest.raises(ValueError, match="not a Params array field"):
+    with pytest.raises(ValueError, match="cannot be fitted"):
         izj.fit.field_parameters(params, ("config",))
 
 
@@ -70,7 +71,7 @@ def test_fit_reaches_population_targets_on_held_out_keys():
     params = izj.izhikevich2003(jax.random.key(3), n_exc=80, n_inh=20)
     theta, build = izj.fit.population_parameters(params, ("bias_exc", "bias_inh", "w_inh"))
     targets = {"exc": 12.0, "inh": 30.0}
-    loss = izj.fit.population_loss(targets, 80)
+    loss = izj.fit.population_loss(targets, params)
     held_out = jax.random.split(jax.random.key(99), 6)
     pops = lambda r: np.array([r[:, :80].mean(), r[:, 80:].mean()])
     err = lambda p: np.abs(pops(izj.fit.evaluate(p, held_out, 500)) / [12.0, 30.0] - 1)
@@ -89,10 +90,10 @@ def test_fit_stops_at_tol_and_projects():
     params = izj.izhikevich2003(jax.random.key(3), n_exc=8, n_inh=2)
     theta, build = izj.fit.population_parameters(params, ("noise_exc",))
     # A huge learning rate pushes the noise scale below zero: the projection clips it at 0.
-    result = izj.fit.fit(theta, build, izj.fit.population_loss({"exc": 0.5}, 8),
+    result = izj.fit.fit(theta, build, izj.fit.population_loss({"exc": 0.5}, params),
                          optax.sgd(1e3), jax.random.key(0), 100, n_iters=3, progress=False)
     assert float(result.theta["noise_exc"]) >= 0.0
-    result = izj.fit.fit(theta, build, izj.fit.population_loss({"exc": 1e3}, 8), optax.adam(0.1),
+    result = izj.fit.fit(theta, build, izj.fit.population_loss({"exc": 1e3}, params), optax.adam(0.1),
                          jax.random.key(0), 50, n_iters=10, progress=True, tol=1e9)
     assert result.history["loss"].shape == (1,)
 

@@ -13,8 +13,8 @@ import izhijax as izj
 FIELDS = ("a", "b", "c", "d", "weights", "noise_amp", "bias", "v0", "u0")
 
 
-def _loss(n_exc):
-    return izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, n_exc, kind="mse")
+def _loss(params):
+    return izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, params, kind="mse")
 
 
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
@@ -28,8 +28,9 @@ def test_forward_with_gradients_is_the_plain_run(integrator, threshold_grad, dty
     final, rec = izj.simulate(params, key, 300)
 
     def f(p):
-        state, counts = izj.spike_counts(p, key, 300, checkpoint=64)
-        return jnp.sum(counts), (state, counts)
+        state, rec = izj.simulate(p, key, 300, record_spikes=False, record_v=(), checkpoint=64,
+                                  differentiable=True, on_divergence="ignore")
+        return jnp.sum(rec.counts), (state, rec.counts)
 
     (_, (state, counts)), grads = jax.jit(jax.value_and_grad(f, has_aux=True))(params)
     assert int(rec.counts.sum()) > 100
@@ -41,8 +42,8 @@ def test_forward_with_gradients_is_the_plain_run(integrator, threshold_grad, dty
 
 
 def _grad_all_keys(params, n_steps=1000, n_keys=20):
-    loss = _loss(params.config.n_exc)
-    rate = lambda p, k: loss(izj.spike_rates(p, k, n_steps))
+    loss = _loss(params)
+    rate = lambda p, k: loss(izj.fit.rates_of(p, k, n_steps))
     keys = jax.random.split(jax.random.key(3), n_keys)
     return jax.jit(jax.vmap(jax.grad(rate), in_axes=(None, 0)))(params, keys)
 
@@ -82,7 +83,7 @@ def test_gradient_sign_matches_finite_differences_of_the_noise_averaged_rate():
     params = izj.izhikevich2003(jax.random.key(2), n_exc=400, n_inh=100)
     theta, build = _scalar_knobs(params)
     n_steps, keys = 500, jax.random.split(jax.random.key(5), 16)
-    mean_rate = lambda t, k: jnp.mean(izj.spike_rates(build(t), k, n_steps))
+    mean_rate = lambda t, k: jnp.mean(izj.fit.rates_of(build(t), k, n_steps))
     grads = jax.jit(jax.vmap(jax.grad(mean_rate), in_axes=(None, 0)))(theta, keys)
     steps = {"bias": 0.5, "w_exc": 0.05, "w_inh": 0.05, "noise_exc": 0.05}
     for name, h in steps.items():
@@ -97,8 +98,8 @@ def test_gradient_sign_matches_finite_differences_of_the_noise_averaged_rate():
 def test_checkpointing_gives_the_same_gradients():
     params = izj.izhikevich2003(jax.random.key(1), n_exc=40, n_inh=10, integrator="izhikevich")
     key = jax.random.key(4)
-    loss = _loss(40)
-    grads = [jax.jit(jax.grad(lambda p: loss(izj.spike_rates(p, key, 250, checkpoint=c))))(params)
+    loss = _loss(params)
+    grads = [jax.jit(jax.grad(lambda p: loss(izj.fit.rates_of(p, key, 250, checkpoint=c))))(params)
              for c in (None, 16, 50)]
     for g in grads[1:]:
         for name in FIELDS:
@@ -109,6 +110,7 @@ def test_checkpointing_gives_the_same_gradients():
 def test_checkpoint_and_threshold_grad_validation():
     params = izj.izhikevich2003(jax.random.key(1), n_exc=4, n_inh=1)
     with pytest.raises(ValueError, match="checkpoint"):
-        izj.spike_counts(params, jax.random.key(0), 10, checkpoint=0)
+        izj.simulate(params, jax.random.key(0), 10, record_spikes=False, record_v=(), checkpoint=0,
+                     differentiable=True, on_divergence="ignore")
     with pytest.raises(ValueError, match="threshold_grad"):
         izj.Config(threshold_grad="time")

@@ -10,13 +10,14 @@ from izhijax._src.neuron import integrate, reset
 
 
 def test_presets_are_the_2003_fig2_values():
-    assert izj.preset("rs") == (0.02, 0.2, -65.0, 8.0)
-    assert izj.PRESETS["CH"] == (0.02, 0.2, -50.0, 2.0)
-    assert izj.PRESETS["TC"] == (0.02, 0.25, -65.0, 0.05)
-    assert izj.PRESETS["RZ"] == (0.1, 0.26, -65.0, 2.0)
-    assert set(izj.PRESETS) == {"RS", "IB", "CH", "FS", "LTS", "TC", "RZ"}
-    with pytest.raises(ValueError, match="unknown cell type"):
-        izj.preset("XX")
+    presets = izj.Izhikevich2003.presets
+    assert izj.Izhikevich2003().preset("rs") == {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0}
+    assert presets["CH"] == {"a": 0.02, "b": 0.2, "c": -50.0, "d": 2.0}
+    assert presets["TC"] == {"a": 0.02, "b": 0.25, "c": -65.0, "d": 0.05}
+    assert presets["RZ"] == {"a": 0.1, "b": 0.26, "c": -65.0, "d": 2.0}
+    assert set(presets) == {"RS", "IB", "CH", "FS", "LTS", "TC", "RZ"}
+    with pytest.raises(ValueError, match="unknown preset"):
+        izj.Izhikevich2003().preset("XX")
 
 
 @pytest.mark.parametrize("method", izj.INTEGRATORS)
@@ -34,6 +35,13 @@ def test_one_step_matches_hand_arithmetic(method):
         want = (v1, u + dt * a * (b * v1 - u))
     got = integrate(jnp.float64(v), jnp.float64(u), i, a, b, dt, method)
     np.testing.assert_allclose([float(x) for x in got], want, rtol=1e-14)
+    # the integrator object the engine steps with, on the 2003 model
+    model = izj.Izhikevich2003()
+    got = izj.INTEGRATORS[method]().step(
+        model, {"v": jnp.float64(v), "u": jnp.float64(u)},
+        {"a": jnp.float64(a), "b": jnp.float64(b), "c": jnp.float64(-65.0), "d": jnp.float64(8.0)},
+        jnp.float64(i), dt, lambda x: x)
+    np.testing.assert_allclose([float(got["v"]), float(got["u"])], want, rtol=1e-14)
 
 
 def test_reset_is_exactly_c_and_differentiable():
@@ -48,11 +56,18 @@ def test_reset_is_exactly_c_and_differentiable():
     np.testing.assert_allclose(np.asarray(g), np.asarray(c - v))
     g_stopped = jax.grad(lambda s: reset(v, v, s, c, c, grad=False)[0].sum())(s)
     np.testing.assert_array_equal(np.asarray(g_stopped), [0.0, 0.0])
+    # the model's reset, which the engine uses, is the same
+    model = izj.Izhikevich2003()
+    after = model.reset({"v": v, "u": jnp.array([-3.0, -3.0])}, {"c": c, "d": jnp.array([6.5, 6.5])}, s)
+    assert float(after["v"][0]) == float(c[0]) and float(after["v"][1]) == 10.0
+    np.testing.assert_array_equal(np.asarray(after["u"]), [3.5, -3.0])
+    g = jax.grad(lambda s: model.reset({"v": v, "u": v}, {"c": c, "d": c}, s)["v"].sum())(s)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(c - v))
 
 
 def _single(bias, n=1, config=None, **kw):
-    a, b, c, d = izj.preset("RS")
-    return izj.make_params(a, b, c, d, jnp.zeros((n, n)), bias=bias, v0=-70.0,
+    rs = izj.Izhikevich2003.presets["RS"]
+    return izj.make_params(rs["a"], rs["b"], rs["c"], rs["d"], jnp.zeros((n, n)), bias=bias, v0=-70.0,
                            config=config or izj.Config(noise="none"), dtype=jnp.float64, **kw)
 
 
@@ -96,7 +111,7 @@ def test_spike_forward_is_heaviside_backward_is_surrogate(name):
     np.testing.assert_array_equal(np.asarray(izj.spike(x, name, 2.0)), [0, 0, 1, 1, 1])
     np.testing.assert_array_equal(np.asarray(izj.spike(x, name, 2.0, False)), [0, 0, 0, 1, 1])
     grad = jax.vmap(jax.grad(lambda x: izj.spike(x, name, 2.0)))(x)
-    np.testing.assert_allclose(np.asarray(grad), np.asarray(izj.SURROGATES[name](x, 2.0)))
+    np.testing.assert_allclose(np.asarray(grad), np.asarray(izj.SURROGATES[name](2.0)(x)))
     assert float(grad[2]) == 1.0                        # every surrogate peaks at 1 at threshold
 
 

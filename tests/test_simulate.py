@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import izhijax as izj
-from izhijax._src.simulate import _run
+from izhijax._src.engine import run_jit
 
 
 @pytest.fixture(scope="module")
@@ -65,22 +65,22 @@ def test_scan_equals_python_loop_of_step(params):
 def test_new_parameter_values_do_not_recompile(params):
     key = jax.random.key(0)
     izj.simulate(params, key, 200)
-    before = _run._cache_size()
+    before = run_jit._cache_size()
     for scale in (0.5, 0.8, 1.3):
         changed = params.replace(weights=params.weights * scale, noise_amp=params.noise_amp * scale,
                                  bias=params.bias + scale, a=params.a * scale)
         izj.simulate(changed, jax.random.key(int(10 * scale)), 200)
-    assert _run._cache_size() == before
+    assert run_jit._cache_size() == before
     # A static setting is a new program, as it should be.
     izj.simulate(params.replace(config=izj.Config(integrator="izhikevich", n_exc=800)), key, 200)
-    assert _run._cache_size() == before + 1
+    assert run_jit._cache_size() == before + 1
 
 
 def test_compiled_loop_does_not_grow_with_n_steps(params):
     args = (params, jax.random.key(0), izj.init_state(params), None,
             jnp.zeros(1, jnp.int32), jnp.zeros(0, jnp.int32))
     # Same program text once numbers (the trip count, the recording's length) are masked.
-    texts = [re.sub(r"\d+", "#", _run.lower(*args, n_steps=n, record_spikes=True).as_text())
+    texts = [re.sub(r"\d+", "#", run_jit.lower(*args, n_steps=n, record_spikes=True).as_text())
              for n in (10, 10000)]
     assert texts[0] == texts[1]
     assert "while" in texts[0]
@@ -114,11 +114,11 @@ def test_bad_arguments_raise_clear_errors(params, kwargs, error, match):
 def test_replace_broadcasts_and_keeps_the_compiled_program(params):
     key = jax.random.key(0)
     izj.simulate(params, key, 200)
-    before = _run._cache_size()
+    before = run_jit._cache_size()
     p2 = params.replace(noise_amp=3.0, bias=1.5, v0=-70.0)
     assert p2.noise_amp.shape == (1000,) and p2.bias.dtype == params.bias.dtype
     _, rec = izj.simulate(p2, key, 200)
-    assert _run._cache_size() == before
+    assert run_jit._cache_size() == before
     with pytest.raises(ValueError, match=r"bias must be a scalar or have shape \(1000,\)"):
         params.replace(bias=np.zeros(7))
     assert params.config.replace(dt=0.5).dt == 0.5

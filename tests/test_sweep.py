@@ -109,14 +109,15 @@ def test_synchrony_matches_definition_on_the_raster(swept):
         chi = np.sqrt(np.var(s.mean(axis=1)) / np.mean(np.var(s, axis=0)))
         rec = izj.Recording(spikes=None, v=None, u=None, counts=jnp.asarray(s.sum(0), jnp.int32),
                             pop_counts=jnp.stack([s[:, :800].sum(1), s[:, 800:].sum(1)], 1),
-                            v_index=None, u_index=None, t0=0, n_exc=800)
+                            v_index=None, u_index=None, t0=0,
+                            populations=(("exc", 0, 800), ("inh", 800, 1000)))
         np.testing.assert_allclose(float(izj.synchrony(rec)), chi, rtol=1e-12)
     # All neurons in lockstep: chi = 1.
     lock = np.zeros((100, 10), bool)
     lock[::7] = True
     rec = izj.Recording(spikes=None, v=None, u=None, counts=jnp.asarray(lock.sum(0)),
                         pop_counts=jnp.stack([lock.sum(1), 0 * lock.sum(1)], 1), v_index=None,
-                        u_index=None, t0=0, n_exc=10)
+                        u_index=None, t0=0, populations=(("exc", 0, 10), ("inh", 10, 10)))
     np.testing.assert_allclose(float(izj.synchrony(rec)), 1.0, rtol=1e-12)
 
 
@@ -156,8 +157,8 @@ def test_chunked_equals_unchunked_and_zipped_points(small):
 
 def set_inh_d(params, values):
     """A value the sweep does not name: the after-spike increment d of the inhibitory neurons."""
-    n_exc = params.config.n_exc
-    return params.replace(d=params.d.at[n_exc:].set(values["inh_d"]))
+    lo, hi = params.span("inh")
+    return params.replace(d=params.d.at[lo:hi].set(values["inh_d"]))
 
 
 def test_custom_apply_and_explicit_trial_keys_equal_looped(small):

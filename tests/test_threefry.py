@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import izhijax as izj
-from izhijax import connectivity
+from izhijax._src import connectivity
 from izhijax._src.network import unit_noise
 from izhijax._src.threefry import threefry2x32, unit_noise_block
 

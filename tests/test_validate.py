@@ -10,7 +10,8 @@ import pytest
 from bad_inputs import CASES, good_params
 
 import izhijax as izj
-from izhijax._src.simulate import _run
+from izhijax._src import validate
+from izhijax._src.engine import run_jit
 
 
 @pytest.mark.parametrize("case, thunk, error, fragments", CASES, ids=[c[0] for c in CASES])
@@ -25,23 +26,23 @@ def test_bad_input_raises_documented_error(case, thunk, error, fragments):
 
 
 def test_checks_run_before_compiling():
-    before = _run._cache_size()
+    before = run_jit._cache_size()
     for _, thunk, error, _ in CASES:
         with pytest.raises(error):
             thunk()
-    assert _run._cache_size() == before
+    assert run_jit._cache_size() == before
 
 
 def test_valid_inputs_pass_unchanged():
     params = good_params()
-    assert izj.validate.check_params(params) is params
+    assert validate.check_params(params) is params
     key = jax.random.key(3)
     raw = jax.random.PRNGKey(3)
-    assert izj.validate.check_key(key) is key and izj.validate.check_key(raw) is raw
+    assert validate.check_key(key) is key and validate.check_key(raw) is raw
     state = izj.init_state(params)
-    assert izj.validate.check_state(state, params) is state
-    assert izj.validate.check_n_steps(np.int64(7)) == 7
-    inputs = izj.validate.check_inputs(np.ones((3, 4)), 3, 4, jnp.float32)
+    assert validate.check_state(state, params) is state
+    assert validate.check_n_steps(np.int64(7)) == 7
+    inputs = validate.check_inputs(np.ones((3, 4)), 3, 4, jnp.float32)
     assert inputs.shape == (3, 4) and inputs.dtype == jnp.float32
     # A raw key and a typed key with the same bits give the same run.
     _, r1 = izj.simulate(params, key, 30)

@@ -35,10 +35,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 import izhijax as izj  # noqa: E402
-
-_simulate = sys.modules["izhijax.simulate"]
-_connectivity = sys.modules["izhijax.connectivity"]
-_network = sys.modules["izhijax.network"]
+from izhijax._src import connectivity as _connectivity  # noqa: E402
+from izhijax._src import engine as _engine  # noqa: E402
+from izhijax._src import network as _network  # noqa: E402
 
 
 def _rolled_noise(key, t0, size, n, dtype, kind):
@@ -56,7 +55,7 @@ def _searchsorted_fired(spikes, size):
 
 
 PATCHES = {
-    "rolled noise": {(_simulate, "unit_noise_block"): _rolled_noise},
+    "rolled noise": {(_engine, "unit_noise_block"): _rolled_noise},
     "searchsorted": {(_connectivity, "_fired"): _searchsorted_fired},
 }
 
@@ -90,22 +89,22 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=9)
     args = ap.parse_args(argv)
     steps, repeats = (50, 2) if args.smoke else (args.steps, args.repeats)
-    default_block = _simulate.NOISE_BLOCK_STEPS
+    default_block = _engine.NOISE_BLOCK_STEPS
     runs, compile_s = {}, {}
     for name, (params, block, *patch) in variants().items():
-        _simulate.NOISE_BLOCK_STEPS = default_block if block is None else block
+        _engine.NOISE_BLOCK_STEPS = default_block if block is None else block
         saved = {}
         for (module, attr), value in (PATCHES[patch[0]] if patch else {}).items():
             saved[module, attr] = getattr(module, attr)
             setattr(module, attr, value)
-        _simulate._run.clear_cache()
+        _engine.run_jit.clear_cache()
         try:
             runs[name], compile_s[name] = izj.compile_simulation(
                 params, jax.random.key(1), steps, record_spikes=False, record_v=[])
         finally:
             for (module, attr), value in saved.items():
                 setattr(module, attr, value)
-    _simulate.NOISE_BLOCK_STEPS = default_block
+    _engine.NOISE_BLOCK_STEPS = default_block
     times = {name: [] for name in runs}
     spikes = {}
     for _ in range(repeats):

@@ -286,7 +286,7 @@ class Network:
             raise AttributeError(f"{field!r} is not a per-neuron field of population(s) {missing} "
                                  f"(network fields: noise_amp, bias, model parameters, initial "
                                  f"values such as v0)")
-        return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+        return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
 
     @property
     def weights(self):
@@ -330,7 +330,7 @@ class Network:
                                  f"got {jnp.shape(value)}") from None
         pops, start = [], 0
         for p in self.populations:
-            pops.append(_set_field(p, field, value[start:start + p.size]))
+            pops.append(_set_field(p, field, value[..., start:start + p.size]))
             start += p.size
         return dataclasses.replace(self, populations=tuple(pops))
 
@@ -474,6 +474,8 @@ def make_params(a, b, c, d, weights, *, noise_amp=0.0, bias=0.0, v0=-65.0, u0=No
         :class:`Network`.
     """
     config = Config() if config is None else config
+    if not isinstance(config, Config):
+        raise TypeError(f"params.config must be izhijax.Config, got {type(config).__name__}")
     if connectivity.is_format(weights):
         if connectivity.n_pre(weights) != connectivity.n_post(weights):
             raise ValueError("weights must connect the network to itself (n_pre == n_post)")
@@ -547,7 +549,7 @@ class State:
         parts = [blk.get(name) for blk in self.neurons]
         if not parts or any(x is None for x in parts):
             raise AttributeError(f"{name!r} is not a state variable of every neuron")
-        return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+        return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
 
     def replace(self, **changes):
         """A copy with ``pulse``, ``t``, ``neurons`` or a state variable (``v=``, all neurons)

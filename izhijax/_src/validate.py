@@ -101,6 +101,10 @@ def check_params(params, name="params"):
         fields = {"noise_amp": p.noise_amp, "bias": p.bias}
         fields.update(p.params)
         fields.update({k + "0": x for k, x in p.initial.items()})
+        shapes = [jnp.shape(x) for x in fields.values() if hasattr(x, "shape")]
+        common = max(shapes, key=shapes.count)
+        if len(common) == 1 and common[0] >= 1 and shapes.count(common) > shapes.count(size):
+            size = common       # noise_amp is the odd one out: name it, not every other field
         for field, x in fields.items():
             if x is None or not hasattr(x, "shape") or not hasattr(x, "dtype"):
                 raise TypeError(f"{where}.{field} must be an array, got {type(x).__name__}")
