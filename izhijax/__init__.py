@@ -13,7 +13,7 @@ The implementation lives in the private package ``izhijax._src``; what is public
 from . import connectivity, features, fit, patterns, plot, sweep, wiring
 from ._src.analysis import (firing_rates, population_rate, population_rates, power_spectrum,
                             rhythm_frequency, summary, synchrony)
-from ._src.components import (INTEGRATORS, NOISES, Euler, Integrator, IzhikevichHalfSteps,
+from ._src.components import (INTEGRATORS, NOISES, Euler, Integrator, IzhikevichHalfSteps, Plasticity,
                               NeuronModel, NoiseSource, NoNoise, NormalNoise, SemiImplicit,
                               UniformNoise, reset_to)
 from ._src.engine import step
@@ -39,7 +39,7 @@ __all__ = [
     # components
     "NeuronModel", "Izhikevich2003", "Izhikevich2004", "Izhikevich2007", "reset_to",
     "Integrator", "Euler", "IzhikevichHalfSteps", "SemiImplicit", "INTEGRATORS",
-    "NoiseSource", "NormalNoise", "UniformNoise", "NoNoise", "NOISES",
+    "NoiseSource", "NormalNoise", "UniformNoise", "NoNoise", "NOISES", "Plasticity",
     "Surrogate", "FastSigmoid", "Sigmoid", "Arctan", "Triangle", "StraightThrough", "SURROGATES",
     "spike",
     # running

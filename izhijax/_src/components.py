@@ -237,6 +237,30 @@ NOISES = {cls.kind: cls for cls in (NormalNoise, UniformNoise, NoNoise)}
 """Noise sources by name: ``"normal"``, ``"uniform"``, ``"none"``."""
 
 
+# --- plasticity --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Plasticity:
+    """The protocol of a learning rule for a projection's weights (``Projection.plasticity``).
+
+    A rule keeps its own traces (a pytree carried in the state) and updates the weights from the
+    spikes of each step::
+
+        traces = rule.init(weights)                                     # at t = 0
+        weights, traces = rule.update(weights, traces, pre, post, dt)   # after every step
+
+    ``pre`` and ``post`` are the step's spikes of the projection's source and target (0/1 floats).
+    No rule ships yet: the engine refuses a projection whose ``plasticity`` is not ``None``.
+    """
+
+    def init(self, weights):
+        raise NotImplementedError
+
+    def update(self, weights, traces, pre, post, dt):
+        raise NotImplementedError
+
+
 def resolve(value, registry, what):
     """A component given as an object (returned) or a registered name (instantiated)."""
     if isinstance(value, str):

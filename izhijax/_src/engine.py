@@ -149,7 +149,7 @@ def _propagate(pulse, low, sent):
     return pulse
 
 
-def step(state, params, key, i_ext=None):
+def step(state: State, params, key: jax.Array, i_ext=None) -> tuple:
     """One time step of the network; pure, and jit-, vmap- and grad-able.
 
     Args:

@@ -177,6 +177,9 @@ class Projection:
         delay: steps between the update whose spikes emit a pulse and the update it enters
             (static, >= 1).
         name: a name for the projection (static).
+        plasticity: the slot for a learning rule of the weights (static, an
+            :class:`izhijax.Plasticity`); ``None``, fixed weights, is the only value the engine
+            runs so far (the rules come with the STDP work).
     """
 
     source: tuple
@@ -184,13 +187,14 @@ class Projection:
     weights: object
     delay: int = 1
     name: str = ""
+    plasticity: object = None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
 
 jax.tree_util.register_dataclass(Projection, data_fields=["weights"],
-                                 meta_fields=["source", "target", "delay", "name"])
+                                 meta_fields=["source", "target", "delay", "name", "plasticity"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -363,8 +367,9 @@ def _set_field(pop, field, value):
 # --- builders ----------------------------------------------------------------------------------
 
 
-def population(name, model, size, *, params=None, preset=None, noise_amp=0.0, bias=0.0, v0=-65.0,
-               initial=None, dtype=None):
+def population(name: str, model: NeuronModel, size: int, *, params: Optional[dict] = None,
+               preset: Optional[str] = None, noise_amp=0.0, bias=0.0, v0=-65.0,
+               initial: Optional[dict] = None, dtype=None) -> Population:
     """Build a :class:`Population`: scalars are broadcast to ``(size,)``.
 
     Args:
@@ -423,7 +428,8 @@ def population(name, model, size, *, params=None, preset=None, noise_amp=0.0, bi
                       bias=vec("bias", bias), initial=init)
 
 
-def projection(source, target, weights, *, delay=1, name=None):
+def projection(source, target, weights, *, delay: int = 1,
+               name: Optional[str] = None) -> Projection:
     """Build a :class:`Projection` (names given as a string or a tuple of consecutive names)."""
     as_tuple = lambda x: (x,) if isinstance(x, str) else tuple(x)
     source, target = as_tuple(source), as_tuple(target)
@@ -436,7 +442,7 @@ def projection(source, target, weights, *, delay=1, name=None):
     return Projection(source=source, target=target, weights=weights, delay=int(delay), name=name)
 
 
-def network(populations, projections=(), config=None):
+def network(populations, projections=(), config: Optional[Config] = None) -> Network:
     """Build a :class:`Network` and check that its parts fit together.
 
     Args:
@@ -454,7 +460,7 @@ def network(populations, projections=(), config=None):
 
 
 def make_params(a, b, c, d, weights, *, noise_amp=0.0, bias=0.0, v0=-65.0, u0=None,
-                config=None, dtype=None):
+                config: Optional[Config] = None, dtype=None) -> Network:
     """A network of :class:`izhijax.Izhikevich2003` neurons from flat arrays, with one projection.
 
     The neurons are one population ``"neurons"``, or ``"exc"`` (the first ``config.n_exc``) and
@@ -588,7 +594,7 @@ def _cat(arrays):
     return arrays[0] if len(arrays) == 1 else jnp.concatenate(arrays)
 
 
-def init_state(params):
+def init_state(params: Network) -> State:
     """The state at ``t = 0``: each population's initial values, no pulse in flight.
 
     Args:

@@ -8,6 +8,7 @@ quarter of the memory.
 
 import dataclasses
 import math
+from typing import Optional, Tuple
 import time
 import warnings
 from functools import partial
@@ -164,9 +165,11 @@ def _indices(name, idx, params):
     return jnp.asarray(idx, jnp.int32)
 
 
-def simulate(params, key, n_steps, *, state=None, inputs=None, record_v=(0,), record_u=(),
-             record_spikes=True, chunk_size=None, progress=False, on_divergence="warn",
-             checkpoint=None, differentiable=None):
+def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, record_v=(0,),
+             record_u=(), record_spikes: bool = True, chunk_size: Optional[int] = None,
+             progress: bool = False, on_divergence: str = "warn",
+             checkpoint: Optional[int] = None,
+             differentiable: Optional[bool] = None) -> Tuple["State", "Recording"]:
     """Run the network for ``n_steps`` steps: one compiled ``lax.scan`` of :func:`izhijax.step`.
 
     The noise is drawn ahead in blocks of steps (one draw per block by

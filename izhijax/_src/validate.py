@@ -122,6 +122,10 @@ def check_params(params, name="params"):
         if not isinstance(proj, Projection):
             raise TypeError(f"{name}.projections must hold izhijax.Projection, got "
                             f"{type(proj).__name__}")
+        if proj.plasticity is not None:
+            raise NotImplementedError(
+                f"{name}.projection({proj.name!r}).plasticity is {proj.plasticity!r}: learning "
+                f"rules are not run yet (the slot is there for them); use plasticity=None")
         where = f"{name}.weights" if len(params.projections) == 1 else \
             f"{name}.projection({proj.name!r}).weights"
         try:
