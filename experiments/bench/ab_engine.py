@@ -25,8 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CASES = (("fig3 event", dict(workload="fig3", propagation="event")),
          ("fig3 dense", dict(workload="fig3", propagation="dense")),
-         ("scaled 10,000", dict(workload="scaled", n=10_000)),
-         ("scaled 100,000", dict(workload="scaled", n=100_000)))
+         ("scaled 1e4", dict(workload="scaled", n=10_000)),
+         ("scaled 1e5", dict(workload="scaled", n=100_000)))
 
 
 def worker(spec):
@@ -72,7 +72,7 @@ def worker(spec):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--old", required=True, help="a checkout of izhijax 0.1 (git worktree)")
+    ap.add_argument("--old", help="a checkout of izhijax 0.1 (git worktree); required")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--steps", type=int, default=1000)
@@ -83,6 +83,8 @@ def main(argv=None):
     if args.worker:
         worker(json.loads(args.worker))
         return 0
+    if not args.old:
+        ap.error("--old is required: a checkout of izhijax 0.1 (git worktree add /tmp/old 57fa878)")
     trees = {"0.1": os.path.abspath(args.old), "new": ROOT}
     chosen = [(c, s) for c, s in CASES if c in args.cases.split(",")]
     results = {(c, t): [] for c, _ in chosen for t in trees}
