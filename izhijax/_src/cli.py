@@ -1,6 +1,7 @@
 """The ``izhijax`` command.
 
     izhijax fig3 [--seed S] [--variant V] [--duration MS] [--out fig3.png] [--save run.npz]
+                 [--nwb run.nwb]
     izhijax patterns [--out patterns.png] [--x64]
     izhijax sweep [--x NAME=START:STOP:NUM] [--y NAME=V1,V2,...] [--trials K] [--duration MS]
                   [--out sweep.png] [--json sweep.json]
@@ -122,6 +123,9 @@ def build_parser():
     f3.add_argument("--save", type=_writable(".npz"), default=None,
                     help="also save the recording, parameters, final state and noise key "
                          "to this .npz file (izhijax.load reads it)")
+    f3.add_argument("--nwb", type=_writable(".nwb"), default=None,
+                    help="also write the spike trains (units table) and the v trace to this "
+                         "NWB file (needs pip install \"izhijax[nwb]\")")
     f3.add_argument("--propagation", choices=("event", "dense"), default="event",
                     help="event-driven (touch only the synapses of neurons that fired; default) "
                          "or dense (W s every step); same network, same statistics")
@@ -191,6 +195,13 @@ def fig3(args):
     import matplotlib
     matplotlib.use("Agg")
     import izhijax as izj
+    if args.nwb:
+        from .interchange import require_nwb
+        try:
+            require_nwb()           # before the run, not after it
+        except ImportError as err:
+            print(f"izhijax: error: {err}", file=sys.stderr)
+            return 1
 
     net_key, noise_key = jax.random.split(jax.random.key(args.seed))
     params = izj.izhikevich2003(net_key, variant=args.variant, propagation=args.propagation)
@@ -220,6 +231,12 @@ def fig3(args):
     if args.save:
         izj.save_run(args.save, rec, params, state=final, key=noise_key)
         print(f"  recording       {args.save}")
+    if args.nwb:
+        from .interchange import to_nwb
+        to_nwb(args.nwb, rec, params, session_description=(
+            f"izhijax fig3: Izhikevich (2003) Fig. 3 network, variant {args.variant}, "
+            f"seed {args.seed}"))
+        print(f"  nwb             {args.nwb}")
     return 0
 
 

@@ -2,13 +2,13 @@
 
 ``Params.weights`` holds one of three formats; :func:`propagate` dispatches on it:
 
-=====================  ==============================================  ==================================
-format                 storage                                         work per step
-=====================  ==============================================  ==================================
-array ``W[post, pre]``  dense, post-major ``(n_post, n_pre)``            ``W s``: every synapse
-:class:`EventDense`    dense, pre-major ``(n_pre, n_post)``             the rows of the neurons that fired
-:class:`Sparse`        pre-major table ``(n_pre, max_out)`` (ELL)       the rows of the neurons that fired
-=====================  ==============================================  ==================================
+======================  ==========================================  ==================================
+format                  storage                                     work per step
+======================  ==========================================  ==================================
+array ``W[post, pre]``  dense, post-major ``(n_post, n_pre)``       ``W s``: every synapse
+:class:`EventDense`     dense, pre-major ``(n_pre, n_post)``        the rows of the neurons that fired
+:class:`Sparse`         pre-major table ``(n_pre, max_out)`` (ELL)  the rows of the neurons that fired
+======================  ==========================================  ==================================
 
 Event-driven propagation (the last two) gathers the indices of this step's spikes into a buffer of
 fixed size (one ``lax.top_k`` of the fired neurons' reversed indices, the equivalent of
@@ -250,6 +250,17 @@ def event_dense(weights, buffers=None):
 
 
 def check_buffers(buffers):
+    """Validate a spike-buffer ladder (see :func:`default_buffers`).
+
+    Args:
+        buffers: buffer sizes, increasing positive integers.
+
+    Returns:
+        The sizes as a tuple of Python ints.
+
+    Raises:
+        ValueError: if a size is below 1 or the sizes are not strictly increasing.
+    """
     buffers = tuple(int(b) for b in buffers)
     if any(b < 1 for b in buffers) or list(buffers) != sorted(set(buffers)):
         raise ValueError(f"buffers must be increasing positive integers, got {buffers}")

@@ -131,6 +131,11 @@ class Recording:
         step, i = np.nonzero(np.asarray(self.spikes))
         return i, self.times[step]
 
+    def to_neo(self, params=None):
+        """This run as a ``neo.Segment`` (``izhijax[neo]``): see ``interchange.to_neo``."""
+        from .interchange import to_neo
+        return to_neo(self, params)
+
     @property
     def times(self):
         """Start time of each recorded step in ms, shape ``(T,)``."""
