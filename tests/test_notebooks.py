@@ -27,3 +27,13 @@ def test_notebook_runs(path, monkeypatch):
     errors = [out for cell in nb.cells if cell.cell_type == "code"
               for out in cell.get("outputs", []) if out.get("output_type") == "error"]
     assert not errors, errors
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
+def test_notebook_stored_with_outputs(path):
+    """Stored executed (notebooks/regenerate.py): every code cell ran, and the figures are there."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.get("execution_count") for c in code), "run notebooks/regenerate.py"
+    images = [o for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images, f"{os.path.basename(path)} is stored without its figures"
