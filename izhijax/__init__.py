@@ -8,28 +8,43 @@
 The implementation lives in the private package ``izhijax._src``; what is public is listed in
 ``__all__`` here and in the namespaces ``izhijax.sweep``, ``izhijax.fit``, ``izhijax.plot``,
 ``izhijax.patterns``, ``izhijax.features``, ``izhijax.connectivity`` and ``izhijax.wiring``.
+
+Imports are lazy (PEP 562): ``import izhijax`` loads neither JAX nor any of ``izhijax._src``; the first
+use of a name (``izj.simulate``, ``izj.sweep``, ...) imports the module that defines it. So the
+``izhijax`` command starts (``--help``, a bad flag) without importing JAX.
 """
 
-from . import connectivity, features, fit, patterns, plot, sweep, wiring
-from ._src.analysis import (firing_rates, population_rate, population_rates, power_spectrum,
-                            rhythm_frequency, summary, synchrony)
-from ._src.components import (INTEGRATORS, NOISES, Euler, Integrator, IzhikevichHalfSteps, Plasticity,
-                              NeuronModel, NoiseSource, NoNoise, NormalNoise, SemiImplicit,
-                              UniformNoise, reset_to)
-from ._src.engine import step
-from ._src.io import Checkpoint, load, load_run, models, register_model, save, save_run
-from ._src.longrun import concatenate, load_chunks, simulate_to_disk
-from ._src.models import VARIANTS, izhikevich2003, scaled_izhikevich2003, thalamocortical
-from ._src.network import (Config, Network, Population, Projection, State, init_state,
-                           make_params, network, population, projection)
-from ._src.neuron import Izhikevich2003, Izhikevich2004
-from ._src.simple2007 import Izhikevich2007
-from ._src.simulate import (DivergenceError, DivergenceWarning, Recording, compile_simulation,
-                            simulate)
-from ._src.surrogate import (SURROGATES, Arctan, FastSigmoid, Sigmoid, StraightThrough, Surrogate,
-                             Triangle, spike)
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.2.0"
+
+# Public name -> module that defines it (relative to this package). Namespaces map to themselves.
+_LAZY = {}
+for _module, _names in {
+    "._src.analysis": ("firing_rates", "population_rate", "population_rates", "power_spectrum",
+                       "rhythm_bands", "rhythm_frequency", "summary", "synchrony"),
+    "._src.components": ("INTEGRATORS", "NOISES", "Euler", "Integrator", "IzhikevichHalfSteps",
+                         "Plasticity", "NeuronModel", "NoiseSource", "NoNoise", "NormalNoise",
+                         "SemiImplicit", "UniformNoise", "reset_to"),
+    "._src.engine": ("step",),
+    "._src.io": ("Checkpoint", "load", "load_run", "models", "register_model", "save", "save_run"),
+    "._src.interchange": ("to_neo", "to_nwb", "from_nwb"),
+    "._src.longrun": ("concatenate", "load_chunks", "simulate_to_disk"),
+    "._src.models": ("VARIANTS", "izhikevich2003", "scaled_izhikevich2003", "thalamocortical"),
+    "._src.network": ("Config", "Network", "Population", "Projection", "State", "init_state",
+                      "make_params", "network", "population", "projection"),
+    "._src.neuron": ("Izhikevich2003", "Izhikevich2004"),
+    "._src.simple2007": ("Izhikevich2007",),
+    "._src.simulate": ("DivergenceError", "DivergenceWarning", "Recording", "compile_simulation",
+                       "simulate"),
+    "._src.surrogate": ("SURROGATES", "Arctan", "FastSigmoid", "Sigmoid", "StraightThrough",
+                        "Surrogate", "Triangle", "spike"),
+}.items():
+    _LAZY.update(dict.fromkeys(_names, _module))
+_NAMESPACES = ("connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features")
+_LAZY.update({_name: "." + _name for _name in _NAMESPACES})
+del _module, _names
 
 __all__ = [
     # networks
@@ -47,9 +62,50 @@ __all__ = [
     "DivergenceWarning", "simulate_to_disk", "load_chunks", "concatenate",
     # analysis
     "firing_rates", "population_rate", "population_rates", "power_spectrum",
-    "rhythm_frequency", "summary", "synchrony",
+    "rhythm_bands", "rhythm_frequency", "summary", "synchrony",
     # files
     "save", "load", "save_run", "load_run", "Checkpoint", "register_model", "models",
+    "to_neo", "to_nwb", "from_nwb",
     # namespaces
     "connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features",
 ]
+
+
+def __getattr__(name):
+    """PEP 562: import a public name's module on first use, then keep the name here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name in _NAMESPACES:
+        value = importlib.import_module(module, __name__)
+    else:
+        value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:       # static analysers and IDEs see the eager imports
+    from . import connectivity, features, fit, patterns, plot, sweep, wiring  # noqa: F401
+    from ._src.analysis import (firing_rates, population_rate, population_rates,  # noqa: F401
+                                power_spectrum, rhythm_bands, rhythm_frequency, summary, synchrony)
+    from ._src.components import (INTEGRATORS, NOISES, Euler, Integrator,  # noqa: F401
+                                  IzhikevichHalfSteps, NeuronModel, NoiseSource, NoNoise,
+                                  NormalNoise, Plasticity, SemiImplicit, UniformNoise, reset_to)
+    from ._src.engine import step  # noqa: F401
+    from ._src.io import (Checkpoint, load, load_run, models, register_model, save,  # noqa: F401
+                          save_run)
+    from ._src.longrun import concatenate, load_chunks, simulate_to_disk  # noqa: F401
+    from ._src.models import (VARIANTS, izhikevich2003, scaled_izhikevich2003,  # noqa: F401
+                              thalamocortical)
+    from ._src.network import (Config, Network, Population, Projection, State,  # noqa: F401
+                               init_state, make_params, network, population, projection)
+    from ._src.neuron import Izhikevich2003, Izhikevich2004  # noqa: F401
+    from ._src.simple2007 import Izhikevich2007  # noqa: F401
+    from ._src.simulate import (DivergenceError, DivergenceWarning, Recording,  # noqa: F401
+                                compile_simulation, simulate)
+    from ._src.surrogate import (SURROGATES, Arctan, FastSigmoid, Sigmoid,  # noqa: F401
+                                 StraightThrough, Surrogate, Triangle, spike)

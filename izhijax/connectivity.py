@@ -1,6 +1,24 @@
-"""Public namespace: re-exports of :mod:`izhijax._src.connectivity`."""
+"""Public namespace ``izhijax.connectivity``: the names below, implemented in :mod:`izhijax._src.connectivity`."""
 
-from ._src.connectivity import *  # noqa: F401,F403  (explicit list below)
-from ._src import connectivity as _impl
+from ._src.connectivity import (  # noqa: F401
+    EventDense,
+    Sparse,
+    PreScaled,
+    event_dense,
+    propagate,
+    to_dense,
+    register_format,
+    formats,
+    is_format,
+    n_pre,
+    n_post,
+    default_buffers,
+    default_dense_buffers,
+    check_buffers,
+)
 
-__all__ = [n for n in dir(_impl) if not n.startswith("_") and getattr(getattr(_impl, n), "__module__", "").startswith("izhijax")]
+__all__ = [
+    "EventDense", "Sparse", "PreScaled", "event_dense", "propagate", "to_dense",
+    "register_format", "formats", "is_format", "n_pre", "n_post", "default_buffers",
+    "default_dense_buffers", "check_buffers",
+]

@@ -1,6 +1,24 @@
-"""Public namespace: re-exports of :mod:`izhijax._src.fit`."""
+"""Public namespace ``izhijax.fit``: the names below, implemented in :mod:`izhijax._src.fit`."""
 
-from ._src.fit import *  # noqa: F401,F403  (explicit list below)
-from ._src import fit as _impl
+from ._src.fit import (  # noqa: F401
+    fit,
+    FitResult,
+    evaluate,
+    rates_of,
+    population_parameters,
+    population_names,
+    field_parameters,
+    population_loss,
+    neuron_loss,
+    mse,
+    relative_error,
+    project,
+    BOUNDS,
+    LOSSES,
+)
 
-__all__ = [n for n in dir(_impl) if not n.startswith("_") and getattr(getattr(_impl, n), "__module__", "").startswith("izhijax")]
+__all__ = [
+    "fit", "FitResult", "evaluate", "rates_of", "population_parameters", "population_names",
+    "field_parameters", "population_loss", "neuron_loss", "mse", "relative_error", "project",
+    "BOUNDS", "LOSSES",
+]

@@ -1,6 +1,22 @@
-"""Public namespace: re-exports of :mod:`izhijax._src.patterns`."""
+"""Public namespace ``izhijax.patterns``: the names below, implemented in :mod:`izhijax._src.patterns`."""
 
-from ._src.patterns import *  # noqa: F401,F403  (explicit list below)
-from ._src import patterns as _impl
+from ._src.patterns import (  # noqa: F401
+    run,
+    Protocol,
+    Trace,
+    Batch,
+    PROTOCOLS,
+    FEATURES,
+    protocol,
+    batch,
+    integrate_batch,
+    network,
+    MODEL,
+    CONFIG,
+    V_PEAK,
+)
 
-__all__ = [n for n in dir(_impl) if not n.startswith("_") and getattr(getattr(_impl, n), "__module__", "").startswith("izhijax")]
+__all__ = [
+    "run", "Protocol", "Trace", "Batch", "PROTOCOLS", "FEATURES", "protocol", "batch",
+    "integrate_batch", "network", "MODEL", "CONFIG", "V_PEAK",
+]

@@ -1,6 +1,15 @@
-"""Public namespace: re-exports of :mod:`izhijax._src.sweep`."""
+"""Public namespace ``izhijax.sweep``: the names below, implemented in :mod:`izhijax._src.sweep`."""
 
-from ._src.sweep import *  # noqa: F401,F403  (explicit list below)
-from ._src import sweep as _impl
+from ._src.sweep import (  # noqa: F401
+    run,
+    SweepResult,
+    apply_values,
+    value_names,
+    summaries,
+    trial_keys,
+    SCALES,
+)
 
-__all__ = [n for n in dir(_impl) if not n.startswith("_") and getattr(getattr(_impl, n), "__module__", "").startswith("izhijax")]
+__all__ = [
+    "run", "SweepResult", "apply_values", "value_names", "summaries", "trial_keys", "SCALES",
+]

@@ -1,6 +1,14 @@
-"""Public namespace: re-exports of :mod:`izhijax._src.wiring`."""
+"""Public namespace ``izhijax.wiring``: the names below, implemented in :mod:`izhijax._src.wiring`."""
 
-from ._src.wiring import *  # noqa: F401,F403  (explicit list below)
-from ._src import wiring as _impl
+from ._src.wiring import (  # noqa: F401
+    fixed_probability,
+    fixed_indegree,
+    lists_to_table,
+    sparse,
+    from_dense,
+    to_dense,
+)
 
-__all__ = [n for n in dir(_impl) if not n.startswith("_") and getattr(getattr(_impl, n), "__module__", "").startswith("izhijax")]
+__all__ = [
+    "fixed_probability", "fixed_indegree", "lists_to_table", "sparse", "from_dense", "to_dense",
+]

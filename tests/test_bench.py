@@ -5,9 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 
+@pytest.mark.slow
 def test_bench_quick_writes_table_json_and_plot(tmp_path):
     out = tmp_path / "bench"
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "bench", "bench.py"),
@@ -36,6 +38,7 @@ def test_bench_rejects_an_unknown_peer(tmp_path):
     assert proc.returncode == 2 and "unknown peers" in proc.stderr
 
 
+@pytest.mark.slow
 def test_step_profile_smoke(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, "experiments", "bench"))
     import step_profile

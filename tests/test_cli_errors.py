@@ -101,6 +101,7 @@ def test_bad_command_line_console_script(argv):
     assert _one_line_error(r.stderr), r.stderr
 
 
+@pytest.mark.slow
 def test_runtime_failure_is_one_line_exit_1(tmp_path):
     # A folder named like a PNG passes the flag's checks; writing the figure there fails (OSError).
     target = tmp_path / "f.png"

@@ -24,6 +24,7 @@ def fig3():
     return params.replace(weights=_dyadic(params.weights))
 
 
+@pytest.mark.slow
 def test_dense_event_and_sparse_fig3_give_the_same_spikes(fig3):
     key = jax.random.key(4)
     _, dense = izj.simulate(fig3, key, 1000, record_v=[0, 500])
@@ -66,6 +67,7 @@ def test_no_spike_is_dropped_when_the_buffers_overflow(fmt):
     np.testing.assert_array_equal(np.asarray(rec.spikes), np.asarray(ref.spikes))
 
 
+@pytest.mark.slow
 def test_gradients_of_event_driven_formats_equal_the_dense_gradients(fig3):
     key = jax.random.key(5)
     small = izj.make_params(fig3.a[:100], fig3.b[:100], fig3.c[:100], fig3.d[:100],
@@ -158,6 +160,7 @@ def test_fixed_indegree_and_fixed_probability_builders():
     np.testing.assert_array_equal(same, wiring.fixed_probability(jax.random.key(1), n, n, p))
 
 
+@pytest.mark.slow
 def test_chunks_that_split_a_noise_block_equal_one_run():
     params = izj.scaled_izhikevich2003(jax.random.key(0), 300, 30, dtype=jnp.float64, buffers=(32,))
     key = jax.random.key(9)

@@ -32,6 +32,7 @@ def _first_bad_step_of_a_loop(params, key, n_steps, t0=0, state=None):
     return -1
 
 
+@pytest.mark.slow
 def test_first_bad_step_equals_a_loop_of_step(unstable):
     key = jax.random.key(1)
     _, rec = izj.simulate(unstable, key, N_STEPS, on_divergence="ignore")
@@ -97,6 +98,7 @@ def test_cli_fig3_exits_with_an_error_when_the_run_diverges(monkeypatch, tmp_pat
     assert not (tmp_path / "f.png").exists()
 
 
+@pytest.mark.slow
 def test_overhead_benchmark_smoke(tmp_path, unstable):
     import divergence_overhead
     result = divergence_overhead.main(["--smoke", "--out-dir", str(tmp_path)])

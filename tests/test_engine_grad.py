@@ -74,6 +74,7 @@ def assert_close(got, ref, what):
     np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12 * scale, err_msg=what)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_gradients_equal_izhijax_0_1(reference, variant, fmt):
@@ -125,6 +126,7 @@ def test_raster_and_population_counts_carry_the_counts_gradient():
     _assert_same_grads(by_pops, by_counts, what="pop_counts.sum()")
 
 
+@pytest.mark.slow
 def test_population_rate_loss_under_jit_and_grad():
     params = build()
     key = run_key(0)

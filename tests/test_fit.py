@@ -67,6 +67,7 @@ def test_evaluate_is_the_plain_simulator():
     np.testing.assert_allclose(rates[1], np.asarray(izj.firing_rates(rec)))
 
 
+@pytest.mark.slow
 def test_fit_reaches_population_targets_on_held_out_keys():
     params = izj.izhikevich2003(jax.random.key(3), n_exc=80, n_inh=20)
     theta, build = izj.fit.population_parameters(params, ("bias_exc", "bias_inh", "w_inh"))
@@ -112,6 +113,7 @@ def _cli(*args):
     return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_fit(tmp_path):
     out, js = tmp_path / "fit.png", tmp_path / "fit.json"
     r = _cli("fit", "--neurons", "50", "--duration", "200", "--iters", "3", "--no-progress",
@@ -136,6 +138,7 @@ def test_cli_fit_bad_flags_one_line_exit_2(args):
     assert len(lines) == 1 and lines[0].startswith("izhijax: error:"), r.stderr
 
 
+@pytest.mark.slow
 def test_grad_memory_script_smoke_checkpointing_needs_less(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "grad_memory.py"),
                         "--smoke", "--no-run", "--checkpoints", "none,20", "--out", str(tmp_path)],
@@ -146,6 +149,7 @@ def test_grad_memory_script_smoke_checkpointing_needs_less(tmp_path):
     assert res[1]["temp_bytes"] < 0.6 * res[0]["temp_bytes"], res
 
 
+@pytest.mark.slow
 def test_grad_timing_script_smoke(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "grad_timing.py"),
                         "--smoke", "--out", str(tmp_path)], capture_output=True, text=True,
@@ -155,6 +159,7 @@ def test_grad_timing_script_smoke(tmp_path):
     assert res["grad_step_s"] > 0 and res["forward_run_s"] > 0
 
 
+@pytest.mark.slow
 def test_f2_and_f3_smoke(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, "experiments"))
     import fit_fi_curve

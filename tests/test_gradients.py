@@ -17,6 +17,7 @@ def _loss(params):
     return izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, params, kind="mse")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
 @pytest.mark.parametrize("integrator", izj.INTEGRATORS)
 @pytest.mark.parametrize("threshold_grad", ["crossing", "voltage"])
@@ -48,6 +49,7 @@ def _grad_all_keys(params, n_steps=1000, n_keys=20):
     return jax.jit(jax.vmap(jax.grad(rate), in_axes=(None, 0)))(params, keys)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("integrator", izj.INTEGRATORS)
 def test_gradients_finite_for_20_keys_1000_steps_every_surrogate(integrator):
     start = time.perf_counter()
@@ -79,6 +81,7 @@ def _scalar_knobs(params):
     return theta, rebuild
 
 
+@pytest.mark.slow
 def test_gradient_sign_matches_finite_differences_of_the_noise_averaged_rate():
     params = izj.izhikevich2003(jax.random.key(2), n_exc=400, n_inh=100)
     theta, build = _scalar_knobs(params)
@@ -95,6 +98,7 @@ def test_gradient_sign_matches_finite_differences_of_the_noise_averaged_rate():
         assert np.sign(g) == np.sign(fd) and abs(fd) > 0.5, (name, g, fd)
 
 
+@pytest.mark.slow
 def test_checkpointing_gives_the_same_gradients():
     params = izj.izhikevich2003(jax.random.key(1), n_exc=40, n_inh=10, integrator="izhikevich")
     key = jax.random.key(4)

@@ -219,6 +219,7 @@ def test_nwb_resumed_two_models_and_atomic_write(mixed, tmp_path, monkeypatch):
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["run.nwb"]
 
 
+@pytest.mark.slow
 def test_cli_fig3_nwb(tmp_path, capsys):
     pytest.importorskip("pynwb")
     exe = os.path.join(os.path.dirname(sys.executable), "izhijax")

@@ -69,6 +69,7 @@ def _leaves(tree):
     return [np.asarray(x) for x in jax.tree.leaves(tree)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model,integrator,fmt,dtype", CASES,
                          ids=[f"{m}-{i}-{f}-{jnp.dtype(d).name}" for m, i, f, d in CASES])
 def test_protocols(model, integrator, fmt, dtype):

@@ -74,9 +74,11 @@ def test_three_populations_two_models_run_and_record(small):
     assert spiked.sum() > 500
     assert np.all(v_exc[spiked] >= 35.0) and np.all(v_exc[~spiked] < 35.0)
     s = izj.summary(rec)
-    assert set(s) == {"spikes", "rate_thalamus", "rate_exc", "rate_inh", "rate_all", "rhythm_hz"}
+    assert set(s) == {"spikes", "rate_thalamus", "rate_exc", "rate_inh", "rate_all", "rhythm_hz",
+                      "alpha_hz", "gamma_hz", "alpha_power", "gamma_power"}
 
 
+@pytest.mark.slow
 def test_three_populations_resume_and_chunks_bitwise(small):
     key = jax.random.key(2)
     full_final, full = izj.simulate(small, key, 300)
@@ -107,6 +109,7 @@ def test_three_populations_sweep_equals_single_runs(small):
     assert np.all(res["rate_exc"][:, 1] > res["rate_exc"][:, 0])
 
 
+@pytest.mark.slow
 def test_three_populations_fit_thalamic_drive(small):
     """Fit the thalamocortical weight scale so the excitatory cells fire at 15 Hz."""
     net = small

@@ -48,6 +48,7 @@ def networks(draw):
     return params, jax.random.key(draw(st.integers(0, 2**32 - 1))), inputs
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(networks())
 def test_finite_or_reported_reset_to_c_rates_non_negative(net):

@@ -19,6 +19,7 @@ def test_readme_has_python_blocks():
     assert len(BLOCKS) >= 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_block_runs(index, tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg", JAX_ENABLE_X64="0")

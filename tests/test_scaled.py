@@ -28,6 +28,7 @@ def _band(values):
     return lo - pad, hi + pad
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n, seeds", [(1000, (0, 1, 2)), (10000, (0,))])
 def test_scaled_family_rates_match_brian2(brian2, n, seeds):
     rows = (brian2["n"] == n) & (brian2["k"] == 100)

@@ -134,6 +134,7 @@ def small():
     return izj.izhikevich2003(jax.random.key(2), n_exc=80, n_inh=20, dtype=jnp.float64)
 
 
+@pytest.mark.slow
 def test_chunked_equals_unchunked_and_zipped_points(small):
     axes = {"exc_weight_scale": [0.5, 1.0, 1.5, 2.0], "bias": [0.0, 1.0, 2.0]}
     whole = izj.sweep.run(small, jax.random.key(3), 200, axes, trials=2)
@@ -268,6 +269,7 @@ print("OK", int(one["spikes"].sum()))
 """
 
 
+@pytest.mark.slow
 def test_sharded_over_four_cpu_devices_equals_one_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
@@ -287,6 +289,7 @@ def test_prescaled_propagation_equals_dense():
     np.testing.assert_array_equal(scaled.dense(), w * g[None])
 
 
+@pytest.mark.slow
 def test_regimes_experiment_smoke(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT, MPLBACKEND="Agg")
     r = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "sweep_regimes.py"),
@@ -320,6 +323,7 @@ def _cli(*args, cwd=None):
                           text=True, env=env, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_sweep_writes_maps_and_json(tmp_path):
     out, js = tmp_path / "s.png", tmp_path / "s.json"
     r = _cli("sweep", "--x", "exc_weight_scale=0.5:1.5:3", "--y", "noise_scale=0.4,1.2",
@@ -352,6 +356,7 @@ def test_cli_sweep_bad_flags_one_line_exit_2(args):
     assert len(lines) == 1 and lines[0].startswith("izhijax: error:"), r.stderr
 
 
+@pytest.mark.slow
 def test_bench_smoke(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
     out = tmp_path / "bench.json"

@@ -9,12 +9,25 @@
                 [--variant V] [--out fit.png] [--json fit.json]
 
 A bad flag or value prints one line, ``izhijax: error: ...``, and exits with status 2.
+
+Start-up: this module and ``import izhijax`` load no JAX (izhijax's imports are lazy), so ``--help``
+and a bad flag answer at once; a subcommand imports JAX when it runs.
+
+Compilation cache: the subcommands turn on JAX's persistent compilation cache in
+``$XDG_CACHE_HOME/izhijax/jax`` (``~/.cache/izhijax/jax``), for every program however small, so a
+second ``izhijax fig3`` loads its compiled programs from disk instead of compiling them again. Set
+``IZHIJAX_NO_CACHE=1`` to turn it off; a cache folder already chosen (``JAX_COMPILATION_CACHE_DIR``)
+is kept. Only the command does this: ``import izhijax`` leaves JAX's configuration alone.
 """
 
 import argparse
 import os
 import sys
 import time
+
+VARIANTS = ("brian2", "netm", "pymonnto")
+"""The Fig. 3 variants, izhijax._src.models.VARIANTS written out here so that building the parser
+imports no JAX (tests/test_startup.py checks the two are equal)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,8 +117,44 @@ def _axis(text):
     return name, values
 
 
+def _process_age():
+    """Seconds since this process started (Linux /proc), or None where that cannot be read."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])     # field 22, starttime
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def cache_dir():
+    """The persistent compilation cache folder of the command, or None when it is turned off."""
+    if os.environ.get("IZHIJAX_NO_CACHE", "").strip() not in ("", "0"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "izhijax", "jax")
+
+
+def _jax(x64=False):
+    """Import JAX for a subcommand: float64 if asked, the persistent compilation cache on."""
+    import jax
+    if x64:
+        jax.config.update("jax_enable_x64", True)
+    folder = cache_dir()
+    if folder is not None and not jax.config.jax_compilation_cache_dir:
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError:         # read-only home: run without the cache
+            return jax
+        jax.config.update("jax_compilation_cache_dir", folder)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)   # small ones too
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    return jax
+
+
 def build_parser():
-    from .models import VARIANTS
     parser = _Parser(prog="izhijax", description="Izhikevich spiking networks in JAX.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -189,12 +238,19 @@ def build_parser():
 
 
 def fig3(args):
-    import jax
-    if args.x64:
-        jax.config.update("jax_enable_x64", True)
+    before = _process_age()         # Python start-up, izhijax.cli's import, argument parsing
+    clock = [time.perf_counter()]
+    split = {} if before is None or before > 60 else {"python": before}   # 60: not called in-process
+
+    def lap(name):
+        clock.append(time.perf_counter())
+        split[name] = split.get(name, 0.0) + clock[-1] - clock[-2]
+
+    jax = _jax(args.x64)
     import matplotlib
     matplotlib.use("Agg")
     import izhijax as izj
+    izj.simulate        # noqa: B018  (the package is lazy: load the engine now, within "import")
     if args.nwb:
         from .interchange import require_nwb
         try:
@@ -202,18 +258,24 @@ def fig3(args):
         except ImportError as err:
             print(f"izhijax: error: {err}", file=sys.stderr)
             return 1
+    lap("import")
 
     net_key, noise_key = jax.random.split(jax.random.key(args.seed))
     params = izj.izhikevich2003(net_key, variant=args.variant, propagation=args.propagation)
     n_steps = max(1, round(args.duration / params.config.dt))
+    jax.block_until_ready(params)
+    lap("build")
     run, compile_s = izj.compile_simulation(params, noise_key, n_steps, on_divergence="raise")
+    lap("compile")
     times = []
     for _ in range(3):      # the same compiled run three times (identical results): median time
         start = time.perf_counter()
         final, rec = jax.block_until_ready(run())
         times.append(time.perf_counter() - start)
     run_s = sorted(times)[1]
+    lap("run")
     s = izj.summary(rec)
+    lap("summary")
     sizes = "+".join(str(p.size) for p in params.populations)
     print(f"izhijax fig3: variant={args.variant} seed={args.seed} neurons={sizes} "
           f"dt={params.config.dt} ms steps={n_steps} "
@@ -221,29 +283,38 @@ def fig3(args):
           f"backend={jax.default_backend()}")
     print(f"  spikes          {s['spikes']}")
     print(f"  rate exc / inh  {s['rate_exc']:.2f} Hz / {s['rate_inh']:.2f} Hz")
-    print(f"  rhythm          {s['rhythm_hz']:.1f} Hz (peak of the excitatory population rate)")
-    print(f"  compile         {compile_s:.3f} s")
+    from .analysis import DOMINANCE
+    alpha, gamma = s["alpha_power"], s["gamma_power"]
+    verdict = ("alpha dominates" if alpha > DOMINANCE * gamma else "gamma dominates"
+               if gamma > DOMINANCE * alpha else f"neither dominates by x{DOMINANCE:g}")
+    print(f"  rhythm          {s['rhythm_hz']:.1f} Hz (excitatory rate; alpha {s['alpha_hz']:.0f} Hz "
+          f"{alpha:.2f} Hz^2, gamma {s['gamma_hz']:.0f} Hz {gamma:.2f} Hz^2: {verdict})")
+    print(f"  compile         {compile_s:.3f} s"
+          + (" (persistent cache on)" if jax.config.jax_compilation_cache_dir else ""))
     print(f"  run             {run_s:.3f} s ({run_s / (rec.duration * 1e-3):.4f} s per "
           f"simulated second; median of 3 runs)")
     fig = izj.plot.fig3(rec, title=f"Izhikevich (2003) Fig. 3, izhijax, variant {args.variant}")
     fig.savefig(args.out, dpi=120)
+    lap("plot")
     print(f"  figure          {args.out}")
     if args.save:
         izj.save_run(args.save, rec, params, state=final, key=noise_key)
+        lap("save")
         print(f"  recording       {args.save}")
     if args.nwb:
         from .interchange import to_nwb
         to_nwb(args.nwb, rec, params, session_description=(
             f"izhijax fig3: Izhikevich (2003) Fig. 3 network, variant {args.variant}, "
             f"seed {args.seed}"))
+        lap("nwb")
         print(f"  nwb             {args.nwb}")
+    print(f"  time            {sum(split.values()):.2f} s = "
+          + " + ".join(f"{name} {sec:.2f}" for name, sec in split.items()) + " s (run: 3 runs)")
     return 0
 
 
 def patterns(args):
-    import jax
-    if args.x64:
-        jax.config.update("jax_enable_x64", True)
+    jax = _jax(args.x64)
     import matplotlib
     matplotlib.use("Agg")
     from . import features, plot
@@ -268,9 +339,7 @@ def sweep(args):
     if args.x[0] == args.y[0]:
         print(f"izhijax: error: --x and --y sweep the same value {args.x[0]!r}", file=sys.stderr)
         return 2
-    import jax
-    if args.x64:
-        jax.config.update("jax_enable_x64", True)
+    jax = _jax(args.x64)
     import json
     import matplotlib
     matplotlib.use("Agg")
@@ -304,7 +373,7 @@ def sweep(args):
 def fit(args):
     import json
 
-    import jax
+    jax = _jax()
     import matplotlib
     matplotlib.use("Agg")
     import numpy as np

@@ -80,15 +80,17 @@ def summaries(rec):
 
     Returns:
         dict of scalars: ``rate_<population>`` for each population and ``rate_all`` (Hz),
-        ``rhythm_hz`` (dominant frequency of the first population's rate, Hz), ``chi`` (Golomb's
-        synchrony) and ``spikes`` (total count).
+        ``rhythm_hz`` (dominant frequency of the first population's rate, Hz, as in
+        :func:`izhijax.summary`), ``chi`` (Golomb's synchrony), ``spikes`` (total count), and
+        ``alpha_hz``, ``gamma_hz``, ``alpha_power``, ``gamma_power`` (:func:`izhijax.rhythm_bands`).
     """
     rates = analysis.population_rates(rec)
     out = {f"rate_{name}": rates[name] for name in rec.names}
     out["rate_all"] = rates["all"]
-    out.update({"rhythm_hz": analysis.rhythm_frequency(analysis.population_rate(rec, rec.names[0]),
-                                                       rec.dt),
+    bands = analysis.band_stats(analysis.population_rate(rec, rec.names[0]), rec.dt)
+    out.update({"rhythm_hz": bands["rhythm_hz"],
                 "chi": analysis.synchrony(rec), "spikes": jnp.sum(rec.counts)})
+    out.update({k: bands[k] for k in ("alpha_hz", "gamma_hz", "alpha_power", "gamma_power")})
     return out
 
 
