@@ -50,7 +50,6 @@ from . import neuron, simple2007  # noqa: F401  (their models register themselve
 from .simulate import Recording
 from .surrogate import SURROGATES
 
-Params = Network
 
 FORMAT = "izhijax-run"
 FORMAT_VERSION = 3

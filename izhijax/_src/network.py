@@ -34,7 +34,6 @@ from .neuron import Izhikevich2003
 from .surrogate import Surrogate, as_surrogate
 
 THRESHOLD_GRADS = ("crossing", "voltage")
-NOISE_KINDS = tuple(NOISES)
 MIN_RISE = 1.0
 """Floor (mV) of the per-step rise of v that normalises the crossing-time surrogate."""
 
@@ -610,6 +609,6 @@ def init_state(params: Network) -> State:
 
 
 def unit_noise(key, t, shape, dtype, kind):
-    """Unit noise of step ``t`` (``randn`` or ``U(0, 1)``), drawn from ``fold_in(key, t)`` alone."""
-    draw = jax.random.normal if kind == "normal" else jax.random.uniform
-    return draw(jax.random.fold_in(key, t), shape, dtype)
+    """Unit noise of step ``t`` (``randn`` or ``U(0, 1)``), drawn from ``fold_in(key, t)`` alone:
+    the :class:`NoiseSource` of that ``kind`` (``"normal"`` or ``"uniform"``)."""
+    return NOISES[kind]().unit(key, t, shape, dtype)
