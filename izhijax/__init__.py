@@ -7,7 +7,8 @@
 
 The implementation lives in the private package ``izhijax._src``; what is public is listed in
 ``__all__`` here and in the namespaces ``izhijax.sweep``, ``izhijax.fit``, ``izhijax.plot``,
-``izhijax.patterns``, ``izhijax.features``, ``izhijax.connectivity`` and ``izhijax.wiring``.
+``izhijax.patterns``, ``izhijax.features``, ``izhijax.connectivity``, ``izhijax.wiring``,
+``izhijax.plasticity``, ``izhijax.inputs`` and ``izhijax.polychronization``.
 
 Imports are lazy (PEP 562): ``import izhijax`` loads neither JAX nor any of ``izhijax._src``; the first
 use of a name (``izj.simulate``, ``izj.sweep``, ...) imports the module that defines it. So the
@@ -32,8 +33,9 @@ for _module, _names in {
     "._src.interchange": ("to_neo", "to_nwb", "from_nwb"),
     "._src.longrun": ("concatenate", "load_chunks", "simulate_to_disk"),
     "._src.models": ("VARIANTS", "izhikevich2003", "scaled_izhikevich2003", "thalamocortical"),
-    "._src.network": ("Config", "Network", "Population", "Projection", "State", "init_state",
-                      "make_params", "network", "population", "projection"),
+    "._src.network": ("Config", "Network", "Population", "Projection", "State", "freeze",
+                      "init_state", "make_params", "network", "population", "projection"),
+    "._src.polychronization": ("polychronization2006",),
     "._src.neuron": ("Izhikevich2003", "Izhikevich2004"),
     "._src.simple2007": ("Izhikevich2007",),
     "._src.simulate": ("DivergenceError", "DivergenceWarning", "Recording", "compile_simulation",
@@ -42,7 +44,8 @@ for _module, _names in {
                         "Surrogate", "Triangle", "spike"),
 }.items():
     _LAZY.update(dict.fromkeys(_names, _module))
-_NAMESPACES = ("connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features")
+_NAMESPACES = ("connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features",
+               "plasticity", "inputs", "polychronization")
 _LAZY.update({_name: "." + _name for _name in _NAMESPACES})
 del _module, _names
 
@@ -50,7 +53,7 @@ __all__ = [
     # networks
     "Network", "Population", "Projection", "Config", "State", "network", "population",
     "projection", "make_params", "init_state", "izhikevich2003", "scaled_izhikevich2003", "thalamocortical",
-    "VARIANTS",
+    "VARIANTS", "polychronization2006", "freeze",
     # components
     "NeuronModel", "Izhikevich2003", "Izhikevich2004", "Izhikevich2007", "reset_to",
     "Integrator", "Euler", "IzhikevichHalfSteps", "SemiImplicit", "INTEGRATORS",
@@ -67,7 +70,8 @@ __all__ = [
     "save", "load", "save_run", "load_run", "Checkpoint", "register_model", "models",
     "to_neo", "to_nwb", "from_nwb",
     # namespaces
-    "connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features",
+    "connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features", "plasticity",
+    "inputs", "polychronization",
 ]
 
 
@@ -89,7 +93,8 @@ def __dir__():
 
 
 if TYPE_CHECKING:       # static analysers and IDEs see the eager imports
-    from . import connectivity, features, fit, patterns, plot, sweep, wiring  # noqa: F401
+    from . import (connectivity, features, fit, inputs, patterns, plasticity,  # noqa: F401
+                   plot, polychronization, sweep, wiring)
     from ._src.analysis import (firing_rates, population_rate, population_rates,  # noqa: F401
                                 power_spectrum, rhythm_bands, rhythm_frequency, summary, synchrony)
     from ._src.components import (INTEGRATORS, NOISES, Euler, Integrator,  # noqa: F401
@@ -102,7 +107,8 @@ if TYPE_CHECKING:       # static analysers and IDEs see the eager imports
     from ._src.models import (VARIANTS, izhikevich2003, scaled_izhikevich2003,  # noqa: F401
                               thalamocortical)
     from ._src.network import (Config, Network, Population, Projection, State,  # noqa: F401
-                               init_state, make_params, network, population, projection)
+                               freeze, init_state, make_params, network, population, projection)
+    from ._src.polychronization import polychronization2006  # noqa: F401
     from ._src.neuron import Izhikevich2003, Izhikevich2004  # noqa: F401
     from ._src.simple2007 import Izhikevich2007  # noqa: F401
     from ._src.simulate import (DivergenceError, DivergenceWarning, Recording,  # noqa: F401

@@ -75,7 +75,8 @@ def test_neo_round_trip_fig3(fig3):
         assert st.annotations["population"] == ("exc" if j < 800 else "inh")
         assert st.annotations["index_in_population"] == (j if j < 800 else j - 800)
         assert st.annotations["model"] == "Izhikevich2003"
-        assert st.annotations["model_settings"] == "Izhikevich2003(inclusive=True, v_peak=30.0)"
+        assert st.annotations["model_settings"] == \
+            "Izhikevich2003(inclusive=True, v_peak=30.0, horner=False)"
         assert st.annotations["a"] == a[j] and st.annotations["d"] == np.asarray(params.d)[j]
         assert st.annotations["noise_amp"] == np.asarray(params.noise_amp)[j]
         assert np.array_equal(st.magnitude, t[i == j])

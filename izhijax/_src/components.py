@@ -242,23 +242,35 @@ NOISES = {cls.kind: cls for cls in (NormalNoise, UniformNoise, NoNoise)}
 
 @dataclasses.dataclass(frozen=True)
 class Plasticity:
-    """The protocol of a learning rule for a projection's weights (``Projection.plasticity``).
+    """The protocol of a learning rule of a projection's weights (``Projection.plasticity``).
 
-    A rule keeps its own traces (a pytree carried in the state) and updates the weights from the
-    spikes of each step::
+    A rule works on a projection with :class:`izhijax.connectivity.Delayed` weights. The weights
+    that learn, and the rule's traces, live in the state (``state.synapses[k]``, one dict per
+    projection; ``"w"`` is the learned weights, shaped as ``Delayed.w``)::
 
-        traces = rule.init(weights)                                     # at t = 0
-        weights, traces = rule.update(weights, traces, pre, post, dt)   # after every step
+        syn = rule.init(weights)                                  # at t = 0
+        syn = rule.on_arrival(syn, weights, arrivals, t)          # step t, before the update
+        syn = rule.after_step(syn, weights, pre, post, t, key, dt)  # step t, after the reset
 
-    ``pre`` and ``post`` are the step's spikes of the projection's source and target (0/1 floats).
-    No rule ships yet: the engine refuses a projection whose ``plasticity`` is not ``None``.
+    ``arrivals`` says which synapses deliver at step ``t``
+    (:class:`izhijax._src.delays.Arrivals`); ``pre`` and ``post`` are the step's spikes of the
+    source and the target (0/1 floats); ``t`` the step index, ``key`` the run's key, ``dt`` the
+    step in ms. The rules that ship (:mod:`izhijax.plasticity`) are built from traces, an
+    eligibility and a consolidation; learning is not differentiated (the weights' updates carry
+    no gradient).
     """
 
     def init(self, weights):
         raise NotImplementedError
 
-    def update(self, weights, traces, pre, post, dt):
+    def on_arrival(self, syn, weights, arrivals, t):
         raise NotImplementedError
+
+    def after_step(self, syn, weights, pre, post, t, key, dt):
+        raise NotImplementedError
+
+    def check(self, weights, where):
+        """Refuse weights this rule cannot learn (raises ``ValueError`` naming ``where``)."""
 
 
 def resolve(value, registry, what):

@@ -16,7 +16,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import connectivity
+from . import connectivity, delays
+from .inputs import INPUT_TAG, Input
 from .network import MIN_RISE, State, _cat, blocks
 from .surrogate import spike, spike_per_rise
 from .threefry import unit_noise_block
@@ -41,7 +42,8 @@ class Lowered(NamedTuple):
     blocks: tuple
     noise_amp: jax.Array
     bias: jax.Array
-    projections: tuple      # (weights, (s0, s1), (t0, t1), delay)
+    projections: tuple      # (weights, (s0, s1), (t0, t1), delay) without per-synapse delays
+    delayed: tuple          # (k, weights, (s0, s1), (t0, t1), plasticity): Delayed weights
     n: int
     max_delay: int
     spans: tuple            # (name, start, stop) of each population
@@ -53,10 +55,12 @@ def lower(net):
                                        for k in model.param_names})
                  for model, lo, hi, pops in blocks(net))
     projs = tuple((p.weights, net.span(p.source), net.span(p.target), p.delay)
-                  for p in net.projections)
+                  for p in net.projections if not isinstance(p.weights, delays.Delayed))
+    dl = tuple((k, p.weights, net.span(p.source), net.span(p.target), p.plasticity)
+               for k, p in enumerate(net.projections) if isinstance(p.weights, delays.Delayed))
     spans = tuple((name, lo, hi) for name, (lo, hi) in net.slices().items())
-    return Lowered(blks, net.flat("noise_amp"), net.flat("bias"), projs, net.n, net.max_delay,
-                   spans)
+    return Lowered(blks, net.flat("noise_amp"), net.flat("bias"), projs, dl, net.n,
+                   net.max_delay, spans)
 
 
 def noise_block(n, n_steps, kind):
@@ -95,6 +99,14 @@ def advance(state, net, key, i_ext=None, z=None, low=None):
     current = state.pulse[0] + low.bias + z_noise
     if i_ext is not None:
         current = current + i_ext
+    synapses = list(state.synapses)
+    for k, fmt, _, (t0, t1), rule in low.delayed:   # spikes arriving now through delays
+        syn = synapses[k]
+        arrivals = delays.Arrivals(fmt, syn, state.t)
+        w = fmt.w if rule is None else jax.lax.stop_gradient(syn["w"])
+        current = current.at[t0:t1].set(delays.arrive(fmt, w, arrivals, current[t0:t1]))
+        if rule is not None:
+            synapses[k] = rule.on_arrival(syn, fmt, arrivals, state.t)
     crossing = cfg.threshold_grad == "crossing"
     one = len(low.blocks) == 1
     new, spikes, pre = [], [], []
@@ -122,7 +134,12 @@ def advance(state, net, key, i_ext=None, z=None, low=None):
     s = _cat(spikes)
     sent = s if cfg.synapse_grad else jax.lax.stop_gradient(s)
     pulse = _propagate(state.pulse, low, sent)
-    return State(neurons=tuple(new), pulse=pulse, t=state.t + 1), s, pre
+    for k, fmt, (s0, s1), (t0, t1), rule in low.delayed:
+        syn = synapses[k]
+        if rule is not None:
+            syn = rule.after_step(syn, fmt, s[s0:s1], s[t0:t1], state.t, key, cfg.dt)
+        synapses[k] = {**syn, **delays.record(syn, sent[s0:s1], state.t)}
+    return State(neurons=tuple(new), pulse=pulse, t=state.t + 1, synapses=tuple(synapses)), s, pre
 
 
 def _guard(model, params):
@@ -139,6 +156,8 @@ def _guard(model, params):
 def _propagate(pulse, low, sent):
     """Shift the pulses in flight by one step and add every projection's pulse at its delay."""
     n, depth = low.n, low.max_delay
+    if not low.projections:
+        return jnp.concatenate([pulse[1:], jnp.zeros((1, n), pulse.dtype)])
     if len(low.projections) == 1:
         w, src, tgt, delay = low.projections[0]
         if src == (0, n) and tgt == (0, n) and delay == depth:      # one all-to-all projection
@@ -190,7 +209,8 @@ def run(params, key, state, inputs, v_index, u_index, key_index=None, *, n_steps
             sharing a trial key share its noise); the values are those of the run with
             ``key[key_index]``.
         state: :class:`izhijax.State` to start from.
-        inputs: ``(n_steps, n)`` external current or None.
+        inputs: ``(n_steps, n)`` external current, an :class:`izhijax.inputs.Input` (called
+            as ``inputs(t, fold_in(key, INPUT_TAG))`` in each step) or None.
         v_index, u_index: int32 global indices of the neurons whose ``v`` / ``u`` are recorded.
         n_steps: static int.
         record_spikes: keep the raster.
@@ -214,10 +234,15 @@ def run(params, key, state, inputs, v_index, u_index, key_index=None, *, n_steps
         every = jax.vmap(lambda k: unit_noise_block(k, t, size, n, dtype, kind))(key)
         return every[key_index]
 
+    function_input = isinstance(inputs, Input)
+    input_key = jax.random.fold_in(key if key_index is None else key[key_index], INPUT_TAG)
+
     def body(carry, xs):
         state, counts, bad = carry
         i_ext, z = xs
         t = state.t
+        if function_input:
+            i_ext = inputs(t, input_key, dtype)
         state, s, pre = advance(state, params, key, i_ext, z, low)
         fired = s if differentiable else s > 0
         count = (lambda x: jnp.sum(x)) if differentiable else (
@@ -245,17 +270,20 @@ def run(params, key, state, inputs, v_index, u_index, key_index=None, *, n_steps
         flat = lambda x: x.reshape((n_blocks * size,) + x.shape[2:])
         return carry, jax.tree_util.tree_map(flat, out)
 
+    xs_inputs = None if function_input else inputs
     counts0 = jnp.zeros(n, dtype if differentiable else jnp.int32)
     carry = (state, counts0, jnp.int32(-1))
     size = noise_block(n, n_steps, kind) if checkpoint is None else min(int(checkpoint), n_steps)
     if size == 1 and checkpoint is None and (key_index is None or kind == "none"):
-        carry, out = jax.lax.scan(body, carry, (inputs, None), length=n_steps)   # noise per step
+        carry, out = jax.lax.scan(body, carry, (xs_inputs, None), length=n_steps)  # per step
     else:
         n_blocks, rest = divmod(n_steps, size)
         main = n_blocks * size
-        carry, out = blocks_of(carry, None if inputs is None else inputs[:main], n_blocks, size)
+        carry, out = blocks_of(carry, None if xs_inputs is None else xs_inputs[:main], n_blocks,
+                               size)
         if rest:
-            carry, tail = blocks_of(carry, None if inputs is None else inputs[main:], 1, rest)
+            carry, tail = blocks_of(carry, None if xs_inputs is None else xs_inputs[main:], 1,
+                                    rest)
             out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, tail)
     final, counts, bad = carry
     spikes, v, u, pop = out

@@ -42,7 +42,7 @@ from typing import NamedTuple, Optional
 import jax
 import numpy as np
 
-from . import connectivity
+from . import connectivity, delays, plasticity  # noqa: F401  (Delayed registers itself)
 from . import components
 from .components import INTEGRATORS, NOISES, NeuronModel, models, register_model  # noqa: F401
 from .network import Config, Network, Population, Projection, State
@@ -282,7 +282,8 @@ def _put_network(arrays, net):
                       "target": _plain(tuple(proj.target), where + ".target"),
                       "delay": _plain(proj.delay, where + ".delay"),
                       "weights": _put_weights(arrays, proj.weights, f"network.proj{i}.weights",
-                                              where + ".weights")})
+                                              where + ".weights"),
+                      "plasticity": _put_rule(proj.plasticity, where + ".plasticity")})
     return {"populations": pops, "projections": projs, "config": _put_config(net.config)}
 
 
@@ -318,9 +319,48 @@ def _get_network(arrays, meta):
             target=tuple(_names(pm["target"], where + ".target")),
             weights=_get_weights(arrays, pm["weights"], f"network.proj{i}.weights",
                                  where + ".weights"),
-            delay=delay, name=pm["name"]))
+            delay=delay, name=pm["name"],
+            plasticity=_get_rule(pm.get("plasticity"), where + ".plasticity")))
     return Network(populations=tuple(pops), projections=tuple(projs),
                    config=_get_config(meta["config"]))
+
+
+def _put_rule(rule, where):
+    """A plasticity rule as ``{"name", "fields"}`` (its reward source nested likewise)."""
+    if rule is None:
+        return None
+    name = _class_name(rule, plasticity.RULES, where, "plasticity rule", "use one of izhijax's")
+    fields = {}
+    for f in dataclasses.fields(rule):
+        if not f.init:
+            continue
+        value = getattr(rule, f.name)
+        if f.name == "reward":
+            fields[f.name] = {"name": _class_name(value, plasticity.REWARDS, where + ".reward",
+                                                  "reward", "use one of izhijax's"),
+                              "fields": _fields(value, where + ".reward")}
+        else:
+            fields[f.name] = _plain(value, f"{where}.{f.name}")
+    return {"name": name, "fields": fields}
+
+
+def _get_rule(meta, where):
+    if meta is None:
+        return None
+    if not isinstance(meta, dict) or not isinstance(meta.get("fields"), dict):
+        raise ValueError(f"{where} must be {{'name': ..., 'fields': {{...}}}}, got {meta!r}")
+    cls = _lookup(plasticity.RULES, meta.get("name"), where, "plasticity rule")
+    fields = {}
+    for k, v in meta["fields"].items():
+        if k == "reward":
+            if not isinstance(v, dict) or not isinstance(v.get("fields"), dict):
+                raise ValueError(f"{where}.reward must be {{'name': ..., 'fields': {{...}}}}")
+            rcls = _lookup(plasticity.REWARDS, v.get("name"), where + ".reward", "reward")
+            fields[k] = _construct(rcls, {a: _from_json(b) for a, b in v["fields"].items()},
+                                   where + ".reward")
+        else:
+            fields[k] = _from_json(v)
+    return _construct(cls, fields, where)
 
 
 def _put_config(config):
@@ -411,7 +451,17 @@ def _put_state(arrays, state):
             arrays[f"state.neurons.{k}.{j}"] = np.asarray(blk[var])
     arrays["state.pulse"] = np.asarray(state.pulse)
     arrays["state.t"] = np.asarray(state.t)
-    return {"neurons": blocks}
+    synapses = []
+    for k, syn in enumerate(state.synapses):
+        if syn is None:
+            synapses.append(None)
+            continue
+        names = []
+        for j, (path, leaf) in enumerate(jax.tree_util.tree_leaves_with_path(syn)):
+            names.append([str(getattr(q, "key", q)) for q in path])
+            arrays[f"state.synapses.{k}.{j}"] = np.asarray(leaf)
+        synapses.append(names)
+    return {"neurons": blocks, "synapses": synapses}
 
 
 def _get_state(arrays, meta):
@@ -421,8 +471,31 @@ def _get_state(arrays, meta):
     neurons = tuple({var: _array(arrays, f"state.neurons.{k}.{j}", f"state.neurons[{k}][{var!r}]")
                      for j, var in enumerate(_names(names, f"state.neurons[{k}]"))}
                     for k, names in enumerate(blocks))
+    synapses = []
+    listed = meta.get("synapses", [])
+    if not isinstance(listed, list):
+        raise ValueError(f"state.synapses must be a list, got {listed!r}")
+    for k, names in enumerate(listed):
+        if names is None:
+            synapses.append(None)
+            continue
+        if not isinstance(names, list):
+            raise ValueError(f"state.synapses[{k}] must be a list of names, got {names!r}")
+        syn = {}
+        for j, path in enumerate(names):
+            path = _names(path, f"state.synapses[{k}][{j}]")
+            if not path:
+                raise ValueError(f"state.synapses[{k}][{j}] has an empty name")
+            node = syn
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise ValueError(f"state.synapses[{k}] names {path} twice")
+            node[path[-1]] = _array(arrays, f"state.synapses.{k}.{j}",
+                                    f"state.synapses[{k}][{'.'.join(path)!r}]")
+        synapses.append(syn)
     return State(neurons=neurons, pulse=_array(arrays, "state.pulse", "state.pulse"),
-                 t=_array(arrays, "state.t", "state.t"))
+                 t=_array(arrays, "state.t", "state.t"), synapses=tuple(synapses))
 
 
 def _put_recording(arrays, rec):

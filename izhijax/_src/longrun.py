@@ -20,7 +20,9 @@ import jax
 import numpy as np
 
 from .io import Checkpoint, load, save
-from .simulate import Recording, _check_divergence, _check_on_divergence, _prepare, simulate
+from .inputs import Function, Input
+from .simulate import (Recording, _check_divergence, _check_on_divergence, _input_chunk,
+                       _prepare, simulate)
 from .validate import check_n_steps
 
 HEADER = "run.npz"
@@ -57,8 +59,7 @@ def simulate_to_disk(params, key, n_steps, path, *, chunk_size, state=None, inpu
     _check_on_divergence(on_divergence)
     settings = {"n_steps": n_steps, "chunk_size": chunk_size, "record_spikes": bool(record_spikes),
                 "record_v": np.asarray(v_index).tolist(), "record_u": np.asarray(u_index).tolist(),
-                "inputs_sha256": None if inputs is None else
-                hashlib.sha256(np.ascontiguousarray(inputs).tobytes()).hexdigest()}
+                "inputs_sha256": _inputs_hash(inputs)}
     os.makedirs(path, exist_ok=True)
     header = os.path.join(path, HEADER)
     if os.path.exists(header):
@@ -79,13 +80,31 @@ def simulate_to_disk(params, key, n_steps, path, *, chunk_size, state=None, inpu
         length = min(chunk_size, n_steps - start)
         state, rec = simulate(params, key, length, state=state, record_v=v_index,
                               record_u=u_index, record_spikes=record_spikes,
-                              inputs=None if inputs is None else inputs[start:start + length],
+                              inputs=_input_chunk(inputs, start, length),
                               on_divergence="ignore")
         save(_chunk_file(path, i), recording=rec, state=state)
         last = Checkpoint(rec, None, state, None)
     saved = load_chunks(path)
     _check_divergence(saved.recording.diverged_at, on_divergence, params)
     return saved.state, saved.recording
+
+
+def _inputs_hash(inputs):
+    """What identifies a run's inputs in its folder's header: the array's bytes, or the input
+    object's description and arrays."""
+    if inputs is None:
+        return None
+    if isinstance(inputs, Input):
+        if isinstance(inputs, Function):
+            raise ValueError("simulate_to_disk cannot bind a plain function input to its run "
+                             "folder (a resumed run could not tell it apart from another); use "
+                             "an izhijax.inputs.Input such as RandomNeuron or Events")
+        h = hashlib.sha256(repr((type(inputs).__name__, jax.tree_util.tree_structure(inputs)))
+                           .encode())
+        for leaf in jax.tree_util.tree_leaves(inputs):
+            h.update(np.ascontiguousarray(leaf).tobytes())
+        return h.hexdigest()
+    return hashlib.sha256(np.ascontiguousarray(inputs).tobytes()).hexdigest()
 
 
 def load_chunks(path):

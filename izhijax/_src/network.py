@@ -176,9 +176,9 @@ class Projection:
         delay: steps between the update whose spikes emit a pulse and the update it enters
             (static, >= 1).
         name: a name for the projection (static).
-        plasticity: the slot for a learning rule of the weights (static, an
-            :class:`izhijax.Plasticity`); ``None``, fixed weights, is the only value the engine
-            runs so far (the rules come with the STDP work).
+        plasticity: a learning rule of the weights (static, an :class:`izhijax.Plasticity` from
+            :mod:`izhijax.plasticity`; needs :class:`izhijax.connectivity.Delayed` weights) or
+            ``None`` (fixed weights). The learned weights live in ``State.synapses``.
     """
 
     source: tuple
@@ -268,8 +268,12 @@ class Network:
 
     @property
     def max_delay(self):
-        """Longest projection delay in steps (1 without projections)."""
-        return max([p.delay for p in self.projections] + [1])
+        """Longest delay of the projections without per-synapse delays, in steps (1 without):
+        the depth of ``State.pulse`` (:class:`izhijax.connectivity.Delayed` weights keep their
+        own spike ring)."""
+        from .delays import Delayed
+        return max([p.delay for p in self.projections if not isinstance(p.weights, Delayed)]
+                   + [1])
 
     # -- flat views ---------------------------------------------------------------------------
     def __getattr__(self, name):
@@ -427,18 +431,33 @@ def population(name: str, model: NeuronModel, size: int, *, params: Optional[dic
                       bias=vec("bias", bias), initial=init)
 
 
-def projection(source, target, weights, *, delay: int = 1,
-               name: Optional[str] = None) -> Projection:
-    """Build a :class:`Projection` (names given as a string or a tuple of consecutive names)."""
+def projection(source, target, weights, *, delay: int = 1, name: Optional[str] = None,
+               plasticity=None) -> Projection:
+    """Build a :class:`Projection` (names given as a string or a tuple of consecutive names).
+
+    Args:
+        source, target: population name(s).
+        weights: ``W[post, pre]`` or a registered format; :class:`izhijax.connectivity.Delayed`
+            for a delay per synapse (then ``delay`` stays 1).
+        delay: one delay for every synapse, in steps (>= 1).
+        name: the projection's name (default ``"source->target"``).
+        plasticity: a learning rule (:mod:`izhijax.plasticity`, needs ``Delayed`` weights) or
+            ``None`` (fixed weights).
+    """
+    from .delays import Delayed
     as_tuple = lambda x: (x,) if isinstance(x, str) else tuple(x)
     source, target = as_tuple(source), as_tuple(target)
     if isinstance(delay, bool) or not isinstance(delay, numbers.Integral) or delay < 1:
         raise ValueError(f"projection {source} -> {target}: delay must be an integer >= 1 step, "
                          f"got {delay!r}")
+    if isinstance(weights, Delayed) and delay != 1:
+        raise ValueError(f"projection {source} -> {target}: Delayed weights carry a delay per "
+                         f"synapse; leave delay at 1 (got {delay!r})")
     if not connectivity.is_format(weights):
         weights = jnp.asarray(weights)
     name = name or f"{'+'.join(source)}->{'+'.join(target)}"
-    return Projection(source=source, target=target, weights=weights, delay=int(delay), name=name)
+    return Projection(source=source, target=target, weights=weights, delay=int(delay), name=name,
+                      plasticity=plasticity)
 
 
 def network(populations, projections=(), config: Optional[Config] = None) -> Network:
@@ -539,6 +558,11 @@ class State:
         pulse: synaptic pulses in flight, shape ``(max_delay, n)``; row 0 enters the next update.
         t: index of the next step (int32 scalar); the noise of step ``t`` is drawn from
             ``fold_in(key, t)``, so a run resumed from a state continues the same noise.
+        synapses: one entry per projection: ``None`` for weights without per-synapse delays; for
+            :class:`izhijax.connectivity.Delayed` weights a dict with the spike ring
+            (``"fired"`` ``(D, capacity)``, ``"over"`` ``(D,)``, ``"spikes"`` ``(D, n_source)``)
+            and, with plasticity, the learned weights ``"w"`` and the rule's traces
+            (``"x_pre"``, ``"x_post"``, ``"sd"``, ...).
 
     ``state.v`` and ``state.u`` (any state variable by name) are the values of all neurons in
     global order, shape ``(n,)``.
@@ -547,9 +571,10 @@ class State:
     neurons: tuple
     pulse: jax.Array
     t: jax.Array
+    synapses: tuple = ()
 
     def __getattr__(self, name):
-        if name.startswith("_") or name in ("neurons", "pulse", "t"):
+        if name.startswith("_") or name in ("neurons", "pulse", "t", "synapses"):
             raise AttributeError(name)
         parts = [blk.get(name) for blk in self.neurons]
         if not parts or any(x is None for x in parts):
@@ -561,7 +586,7 @@ class State:
         replaced."""
         out = self
         for name, value in changes.items():
-            if name in ("neurons", "pulse", "t"):
+            if name in ("neurons", "pulse", "t", "synapses"):
                 out = dataclasses.replace(out, **{name: value})
                 continue
             value = jnp.asarray(value)
@@ -574,7 +599,8 @@ class State:
         return out
 
 
-jax.tree_util.register_dataclass(State, data_fields=["neurons", "pulse", "t"], meta_fields=[])
+jax.tree_util.register_dataclass(State, data_fields=["neurons", "pulse", "t", "synapses"],
+                                 meta_fields=[])
 
 
 def blocks(net):
@@ -605,7 +631,51 @@ def init_state(params: Network) -> State:
     neurons = tuple({k: _cat([p.initial[k] for p in pops]) for k in model.state_names}
                     for model, _, _, pops in blocks(params))
     return State(neurons=neurons, pulse=jnp.zeros((params.max_delay, params.n), params.dtype),
-                 t=jnp.zeros((), jnp.int32))
+                 t=jnp.zeros((), jnp.int32), synapses=init_synapses(params))
+
+
+def init_synapses(params: Network) -> tuple:
+    """``State.synapses`` at ``t = 0``: per projection ``None`` or its empty spike ring and, with
+    plasticity, the rule's initial state (the learned weights start as the projection's)."""
+    from .delays import Delayed, init_ring
+    out = []
+    for p in params.projections:
+        if not isinstance(p.weights, Delayed):
+            out.append(None)
+            continue
+        syn = init_ring(p.weights, params.dtype)
+        if p.plasticity is not None:
+            syn.update(p.plasticity.init(p.weights))
+        out.append(syn)
+    return tuple(out)
+
+
+def freeze(params: Network, state: State):
+    """The network with the weights a run has learned (``state.synapses``) and no plasticity.
+
+    Args:
+        params: the :class:`Network` that was run.
+        state: a state of that run (its ``final``).
+
+    Returns:
+        ``(net, state)``: a :class:`Network` whose plastic projections hold the learned weights,
+        with ``plasticity=None`` (it runs as an ordinary network, same delays), and the state to
+        continue from (the same neurons and spikes in flight, without the rules' traces).
+    """
+    if len(state.synapses) != len(params.projections):
+        raise ValueError(f"state.synapses has {len(state.synapses)} entries for "
+                         f"{len(params.projections)} projections: not a state of this network")
+    projs, syns = [], []
+    for p, syn in zip(params.projections, state.synapses):
+        if p.plasticity is not None:
+            if not isinstance(syn, dict) or "w" not in syn:
+                raise ValueError(f"state.synapses of projection {p.name!r} holds no learned "
+                                 f"weights 'w': not a state of this network")
+            p = p.replace(weights=p.weights.replace(w=syn["w"]), plasticity=None)
+            syn = {k: syn[k] for k in ("fired", "over", "spikes")}
+        projs.append(p)
+        syns.append(syn)
+    return params.replace(projections=tuple(projs)), state.replace(synapses=tuple(syns))
 
 
 def unit_noise(key, t, shape, dtype, kind):

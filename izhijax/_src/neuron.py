@@ -153,6 +153,10 @@ class Izhikevich2003(NeuronModel):
     Attributes:
         v_peak: spike cut-off in mV (30 in every seed).
         inclusive: spike at ``v >= v_peak`` (Brian2, net.m) or ``v > v_peak`` (PymoNNto, figure1.m).
+        horner: evaluate ``0.04 v^2 + 5 v + 140`` as ``(0.04 v + 5) v + 140``, the arithmetic of
+            Izhikevich's ``spnet.m`` and ``poly_spnet.cpp`` (the same function, other rounding:
+            needed to match those programs bit for bit); ``False`` (default) is net.m's and
+            Brian2's ``0.04 v**2 + 5 v + 140``.
     """
 
     state_names: ClassVar[tuple] = ("v", "u")
@@ -162,13 +166,15 @@ class Izhikevich2003(NeuronModel):
 
     v_peak: float = 30.0
     inclusive: bool = True
+    horner: bool = False
 
     def initial_state(self, params, v0):
         return {"v": v0, "u": params["b"] * v0}
 
     def vector_field(self, state, params, current):
         v, u = state["v"], state["u"]
-        return {"v": dvdt(v, u, current), "u": dudt(v, u, params["a"], params["b"])}
+        fv = ((0.04 * v + 5.0) * v + 140.0 - u + current) if self.horner else dvdt(v, u, current)
+        return {"v": fv, "u": dudt(v, u, params["a"], params["b"])}
 
     def threshold(self, state, params):
         return state["v"] - self.v_peak

@@ -20,6 +20,7 @@ import numpy as np
 from . import engine
 from .engine import NOISE_BLOCK_STEPS, NOISE_BLOCK_VALUES, noise_block  # noqa: F401
 from .network import init_state
+from .inputs import Input, as_input, check_input
 from .validate import (check_inputs, check_key, check_n_steps, check_params, check_state,
                        is_traced)
 
@@ -189,7 +190,10 @@ def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, r
         state: state to start from (a previous run's final state to resume it); default
             ``init_state(params)``.
         inputs: optional external current added to the update of each step, shape
-            ``(n_steps, n)`` in the models' current unit (mV/ms for the 2003 model).
+            ``(n_steps, n)`` in the models' current unit (mV/ms for the 2003 model), or a
+            function of the step: an :class:`izhijax.inputs.Input` (``RandomNeuron``,
+            ``Events``) or a pure ``f(t, key) -> (n,)`` (``O(n)`` memory for runs of hours;
+            see :mod:`izhijax.inputs`).
         record_v, record_u: which neurons' ``v`` / ``u`` to record: global indices, or
             ``{population: indices within it}``.
         record_spikes: keep the full ``(T, n)`` raster; ``False`` keeps only per-neuron counts and
@@ -242,7 +246,7 @@ def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, r
     pieces = []
     for start in starts:
         length = min(chunk_size, n_steps - start)
-        chunk = None if inputs is None else inputs[start:start + length]
+        chunk = _input_chunk(inputs, start, length)
         state, out = engine.run_jit(params, key, state, chunk, v_index, u_index,
                                     n_steps=length, record_spikes=record_spikes,
                                     differentiable=differentiable, checkpoint=checkpoint)
@@ -253,6 +257,13 @@ def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, r
     rec = _recording(params, out, v_index, u_index, t0)
     _check_divergence(rec.diverged_at, on_divergence, params)
     return state, rec
+
+
+def _input_chunk(inputs, start, length):
+    """The inputs of steps ``start .. start + length`` of a run (a function input: itself)."""
+    if inputs is None or isinstance(inputs, Input):
+        return inputs
+    return inputs[start:start + length]
 
 
 def _differentiable(value, params, state, inputs):
@@ -300,7 +311,11 @@ def _prepare(params, key, n_steps, state, inputs, record_v, record_u):
     key = check_key(key)
     n = params.n
     state = init_state(params) if state is None else check_state(state, params)
-    inputs = check_inputs(inputs, n_steps, n, jnp.result_type(params.dtype))
+    function_input = as_input(inputs, n)
+    if function_input is not None:
+        inputs = check_input(function_input, n, params.dtype)
+    else:
+        inputs = check_inputs(inputs, n_steps, n, jnp.result_type(params.dtype))
     v_index = _indices("record_v", record_v, params)
     u_index = _indices("record_u", record_u, params)
     return key, state, inputs, v_index, u_index

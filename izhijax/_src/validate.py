@@ -16,8 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import connectivity
-from .components import NeuronModel
-from .network import Config, Network, Population, Projection, State, blocks
+from .components import NeuronModel, Plasticity
+from .delays import Delayed
+from .network import Config, Network, Population, Projection, State, blocks, init_synapses
 
 
 def is_traced(x):
@@ -122,12 +123,17 @@ def check_params(params, name="params"):
         if not isinstance(proj, Projection):
             raise TypeError(f"{name}.projections must hold izhijax.Projection, got "
                             f"{type(proj).__name__}")
-        if proj.plasticity is not None:
-            raise NotImplementedError(
-                f"{name}.projection({proj.name!r}).plasticity is {proj.plasticity!r}: learning "
-                f"rules are not run yet (the slot is there for them); use plasticity=None")
         where = f"{name}.weights" if len(params.projections) == 1 else \
             f"{name}.projection({proj.name!r}).weights"
+        if proj.plasticity is not None:
+            if not isinstance(proj.plasticity, Plasticity):
+                raise TypeError(f"{name}.projection({proj.name!r}).plasticity must be an "
+                                f"izhijax.Plasticity (izj.plasticity.STDP(), Izhikevich2006()...) "
+                                f"or None, got {type(proj.plasticity).__name__}")
+            proj.plasticity.check(proj.weights, f"{name}.projection({proj.name!r})")
+        if isinstance(proj.weights, Delayed) and proj.delay != 1:
+            raise ValueError(f"{name}.projection({proj.name!r}).delay must be 1 with Delayed "
+                             f"weights (they carry a delay per synapse), got {proj.delay}")
         try:
             s0, s1 = params.span(proj.source)
             t0, t1 = params.span(proj.target)
@@ -244,6 +250,7 @@ def check_state(state, params, name="state"):
             field = f"{name}.{var}" if len(blks) == 1 else f"{name}.neurons[{k}][{var!r}]"
             named[field] = (blk[var], (hi - lo,))
     named[f"{name}.pulse"] = (state.pulse, (delay, n))
+    _check_synapses(state, params, name)
     for field, (x, expected) in list(named.items()) + [(f"{name}.t", (state.t, ()))]:
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise TypeError(f"{field} must be an array, got {type(x).__name__}")
@@ -258,6 +265,43 @@ def check_state(state, params, name="state"):
             raise TypeError(f"{field} must have the dtype of params ({dtype}), got {got}")
     check_finite({f: x for f, (x, _) in named.items()})
     return state
+
+
+def _check_synapses(state, params, name):
+    """``state.synapses``: one entry per projection, shaped as :func:`init_synapses` makes them
+    (spike rings of Delayed projections, learned weights and traces of plastic ones)."""
+    syn = state.synapses
+    if not isinstance(syn, tuple) or len(syn) != len(params.projections):
+        got = len(syn) if isinstance(syn, tuple) else type(syn).__name__
+        raise ValueError(f"{name}.synapses must hold one entry per projection "
+                         f"({len(params.projections)}), got {got}: not a state of this network")
+    expected = jax.eval_shape(lambda: init_synapses(params))
+    for k, (want, got) in enumerate(zip(expected, syn)):
+        where = f"{name}.synapses[{k}] (projection {params.projections[k].name!r})"
+        if want is None:
+            if got is not None:
+                raise ValueError(f"{where} must be None (no per-synapse delays), got "
+                                 f"{type(got).__name__}")
+            continue
+        if not isinstance(got, dict) or set(got) != set(want):
+            keys = sorted(got) if isinstance(got, dict) else type(got).__name__
+            raise ValueError(f"{where} must hold {sorted(want)}, got {keys}")
+        for field in sorted(want):
+            flat_w = jax.tree_util.tree_leaves_with_path(want[field])
+            flat_g = jax.tree_util.tree_leaves(got[field])
+            if len(flat_w) != len(flat_g):
+                raise ValueError(f"{where}[{field!r}] does not have the structure of this "
+                                 f"network's")
+            for (p, a), b in zip(flat_w, flat_g):
+                label = f"{where}[{field!r}]{jax.tree_util.keystr(p)}"
+                if not hasattr(b, "shape") or tuple(jnp.shape(b)) != tuple(a.shape):
+                    raise ValueError(f"{label} must have shape {tuple(a.shape)}, got "
+                                     f"{getattr(b, 'shape', type(b).__name__)}")
+                if jnp.result_type(b) != a.dtype:
+                    raise TypeError(f"{label} must have dtype {a.dtype}, got "
+                                    f"{jnp.result_type(b)}")
+                if jnp.issubdtype(a.dtype, jnp.floating):
+                    check_finite({label: b})
 
 
 def check_inputs(inputs, n_steps, n, dtype, name="inputs"):

@@ -1,0 +1,16 @@
+"""Public namespace ``izhijax.polychronization``: the Izhikevich (2006) network and its long runs,
+implemented in :mod:`izhijax._src.polychronization`."""
+
+from ._src.polychronization import (  # noqa: F401
+    Second,
+    build,
+    exc_exc_strong,
+    from_spnet,
+    learned_weights,
+    polychronization2006,
+    run,
+    wiring,
+)
+
+__all__ = ["polychronization2006", "build", "from_spnet", "wiring", "run", "Second",
+           "exc_exc_strong", "learned_weights"]
