@@ -291,38 +291,61 @@ def record(ring, spikes, t):
             "spikes": ring["spikes"].at[slot].set(spikes.astype(ring["spikes"].dtype))}
 
 
-class Arrivals:
-    """Which synapses deliver at step ``t``: rows ``d - 1`` hold the spikes of step ``t - d``."""
+def maybe(pred, fn, carry):
+    """``fn(carry)`` if ``pred`` else ``carry``, as a loop of 0 or 1 iterations.
 
-    def __init__(self, fmt, ring, t):
+    Unlike ``lax.cond``, whose outputs XLA:CPU copies (a 640 kB eligibility table every step),
+    a ``while_loop`` updates its carry in place, provided it is the first thing in the step to
+    touch the carry's arrays (a read before it makes XLA copy them too): rare work (a
+    consolidation, an overflow) goes first.
+    """
+    def body(s):
+        return False, fn(s[1])
+    return jax.lax.while_loop(lambda s: s[0], body, (jnp.asarray(pred), carry))[1]
+
+
+class Arrivals:
+    """Which synapses deliver at step ``t``: rows ``d - 1`` hold the spikes of step ``t - d``.
+
+    Attributes: ``rows`` ``(D, K)`` source indices (padding ``n_pre``), ``spikes`` ``(D, n_pre)``,
+    ``over`` ``(D,)`` (that step had more than ``K`` spikes), ``fmt`` the :class:`Delayed`
+    weights (or ``None`` when built from arrays).
+    """
+
+    def __init__(self, rows, spikes, over, fmt=None):
+        self.rows, self.spikes, self.over, self.fmt = rows, spikes, over, fmt
+        self.n_pre = spikes.shape[1]
+        self.overflow = jnp.any(over)
+
+    @classmethod
+    def at(cls, fmt, ring, t):
+        """The arrivals at step ``t`` from a projection's spike ring."""
         D = fmt.max_delay
         slots = jnp.mod(t - jnp.arange(1, D + 1), D).astype(jnp.int32)
-        self.fmt = fmt
-        self.rows = ring["fired"][slots]             # (D, K) source indices, padding n_pre
-        self.spikes = ring["spikes"][slots]          # (D, n_pre)
-        self.overflow = jnp.any(ring["over"])
+        return cls(ring["fired"][slots], ring["spikes"][slots], ring["over"][slots], fmt)
 
-    def event_ids(self):
-        """Event path: ``(ids, post, valid)`` of shape ``(D, K, L)``; ``ids`` flat, padding size."""
+    def event_ids(self, enabled=True):
+        """Event path: ``(ids, post, valid)`` of shape ``(D, K, L)`` (``ids`` flat into the
+        table, padding its size; ``post`` padding ``n_post``) of the synapses of the ring's
+        spikes; none where ``enabled`` is False."""
         fmt = self.fmt
         D, L = fmt.max_delay, fmt.width
-        valid_row = self.rows < fmt.n_pre
-        rows = jnp.where(valid_row, self.rows, 0)
-        d = jnp.arange(D, dtype=jnp.int32)[:, None, None]
-        l = jnp.arange(L, dtype=jnp.int32)[None, None, :]
-        post = fmt.post[rows[:, :, None], d, l]
-        valid = valid_row[:, :, None] & (post < fmt.n_post)
-        ids = jnp.where(valid, (rows[:, :, None] * D + d) * L + l, fmt.post.size)
-        return ids, jnp.where(valid, post, fmt.n_post), valid
+        valid = (self.rows < self.n_pre) & enabled
+        r = jnp.where(valid, self.rows, 0)
+        d = jnp.arange(D, dtype=jnp.int32)[:, None]
+        ids = ((r * D + d) * L)[..., None] + jnp.arange(L, dtype=jnp.int32)
+        post = fmt.post.reshape(-1)[ids]
+        ok = valid[..., None] & (post < fmt.n_post)
+        return jnp.where(ok, ids, fmt.post.size), jnp.where(ok, post, fmt.n_post), ok
 
     def full_mask(self):
-        """All-synapse path: which synapses arrive, bool ``(n_pre, D, L)``."""
+        """All-synapse path: which synapses deliver now, bool ``(n_pre, D, L)``."""
         return (self.spikes.T[:, :, None] != 0) & (self.fmt.post < self.fmt.n_post)
 
 
 def arrive(fmt: Delayed, w, arrivals: Arrivals, current):
     """``current`` plus the weights ``w`` (``(n_pre, D, L)``) of the synapses arriving now."""
-    return _arrive(fmt.post, w, arrivals.rows, arrivals.overflow, arrivals.spikes, current)
+    return _arrive(fmt.post, w, arrivals.rows, arrivals.over, arrivals.spikes, current)
 
 
 def _full(post, w, spikes, current):
@@ -338,21 +361,23 @@ def _event(post, w, rows, spikes, current):
     valid = rows < n_pre
     r = jnp.where(valid, rows, 0)
     d = jnp.arange(D, dtype=jnp.int32)[:, None]
+    ids = ((r * D + d) * L)[..., None] + jnp.arange(L, dtype=jnp.int32)
     coef = jnp.where(valid, spikes[d, r], 0).astype(w.dtype)        # (D, K): 1 for a spike
-    tgt = jnp.where(valid[:, :, None], post[r, d, :], n_post)        # (D, K, L)
-    return current.at[tgt].add(w[r, d, :] * coef[:, :, None], mode="drop")
+    tgt = jnp.where(valid[..., None], post.reshape(-1)[ids], n_post)  # (D, K, L)
+    return current.at[tgt].add(w.reshape(-1)[ids] * coef[..., None], mode="drop")
 
 
 @jax.custom_jvp
-def _arrive(post, w, rows, overflow, spikes, current):
-    return jax.lax.cond(overflow, lambda: _full(post, w, spikes, current),
+def _arrive(post, w, rows, over, spikes, current):
+    # a cond is cheap here: its output (the current) is small, the tables are only read
+    return jax.lax.cond(jnp.any(over), lambda: _full(post, w, spikes, current),
                         lambda: _event(post, w, rows, spikes, current))
 
 
 @_arrive.defjvp
 def _arrive_jvp(primals, tangents):
-    post, w, rows, overflow, spikes, current = primals
+    post, w, rows, over, spikes, current = primals
     _, dw, _, _, ds, dc = tangents
-    out = _arrive(post, w, rows, overflow, spikes, current)
+    out = _arrive(post, w, rows, over, spikes, current)
     zero = jnp.zeros_like(current)
     return out, dc + _full(post, dw, spikes, zero) + _full(post, w, ds, zero)

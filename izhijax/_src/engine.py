@@ -102,7 +102,7 @@ def advance(state, net, key, i_ext=None, z=None, low=None):
     synapses = list(state.synapses)
     for k, fmt, _, (t0, t1), rule in low.delayed:   # spikes arriving now through delays
         syn = synapses[k]
-        arrivals = delays.Arrivals(fmt, syn, state.t)
+        arrivals = delays.Arrivals.at(fmt, syn, state.t)
         w = fmt.w if rule is None else jax.lax.stop_gradient(syn["w"])
         current = current.at[t0:t1].set(delays.arrive(fmt, w, arrivals, current[t0:t1]))
         if rule is not None:
@@ -286,8 +286,19 @@ def run(params, key, state, inputs, v_index, u_index, key_index=None, *, n_steps
                                     rest)
             out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, tail)
     final, counts, bad = carry
+    final = flush(final, low)
     spikes, v, u, pop = out
     return final, Outputs(spikes, v, u, counts, pop, bad)
+
+
+def flush(state, low):
+    """Apply the plasticity rules' consolidations due after the last step (see
+    :meth:`izhijax.plasticity.TraceRule.flush`): the state a run returns is complete."""
+    synapses = list(state.synapses)
+    for k, fmt, _, _, rule in low.delayed:
+        if rule is not None:
+            synapses[k] = rule.flush(synapses[k], fmt)
+    return state.replace(synapses=tuple(synapses))
 
 
 def _first(blk):

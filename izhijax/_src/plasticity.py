@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .components import Plasticity
+from . import delays
 from .delays import Arrivals, Delayed, fired_desc
 
 
@@ -95,7 +96,8 @@ class TraceRule(Plasticity):
         syn = {"w": weights.w,
                "x_pre": jnp.zeros((D + 1, weights.n_pre), dtype),
                "x_post": jnp.zeros((weights.n_post,), dtype),
-               "post": jnp.zeros((weights.n_post,), dtype)}
+               "post": jnp.zeros((weights.n_post,), dtype),
+               "pending": jnp.zeros((), bool)}
         if self.eligibility:
             syn["sd"] = jnp.zeros_like(weights.w)
         syn.update(self.init_extra(weights))
@@ -110,35 +112,87 @@ class TraceRule(Plasticity):
     def _clip(self, w, weights):
         return jnp.where(weights.mask(), jnp.clip(w, self.w_min, self.w_max), 0)
 
-    # -- events ---------------------------------------------------------------------------------
+    # -- the step -------------------------------------------------------------------------------
     def on_arrival(self, syn, weights, arrivals: Arrivals, t):
-        """Start of step ``t``: potentiation for the target neurons that fired at step ``t - 1``
-        (``spnet``'s order: the state after ``k`` steps is the original's after ``k`` ms), then
-        depression, ``target -= post trace``, at every synapse delivering now."""
-        syn = self._potentiate(syn, weights, syn["x_pre"], syn["post"], t - 1)
-        name, x_post = self._target(), _lin(syn["x_post"])
-        flat = _lin(syn[name]).reshape(-1)
+        """Start of step ``t``, in ``spnet``'s order: a pending consolidation (due after step
+        ``t - 1``), then potentiation of the synapses onto the target neurons that fired at step
+        ``t - 1``, then depression, ``target -= post trace``, at every synapse delivering now.
 
-        def event():
-            ids, post, valid = arrivals.event_ids()
-            val = jnp.where(valid, x_post[jnp.minimum(post, weights.n_post - 1)], 0)
-            return flat.at[ids.reshape(-1)].add(-val.reshape(-1), mode="drop")
+        The common case is event-driven (``capacity`` spikes per step); a consolidation, or a
+        step with more spikes, takes the all-synapse path in a loop of 0 or 1 iterations placed
+        first, so XLA updates the tables in place (:func:`izhijax._src.delays.maybe`).
+        """
+        post = _lin(syn["post"])
+        K = min(weights.capacity, weights.n_post)
+        slow_pot = (jnp.sum(post != 0, dtype=jnp.int32) > K) | arrivals.overflow
+        slow_ltd = arrivals.overflow
+        name = self._target()
+        keys = ("w", "sd") if self.eligibility else ("w",)
 
-        def full():
-            mask = arrivals.full_mask()
-            old = flat.reshape(weights.post.shape)
-            val = x_post[jnp.minimum(weights.post, weights.n_post - 1)]
-            return jnp.where(mask, old - val, old).reshape(-1)     # others untouched (-0.0)
+        def slow(tables):
+            tables = jax.lax.cond(syn["pending"], lambda x: self.consolidate(x, syn, weights),
+                                  lambda x: x, tables)
+            tables = jax.lax.cond(slow_pot, lambda x: {**x, name: self._pot_full(
+                x[name], syn, weights, post, t - 1)}, lambda x: x, tables)
+            return jax.lax.cond(slow_ltd, lambda x: {**x, name: self._ltd_full(
+                x[name], syn, weights, arrivals)}, lambda x: x, tables)
 
-        new = jax.lax.cond(arrivals.overflow, full, event).reshape(weights.post.shape)
+        tables = delays.maybe(syn["pending"] | slow_pot, slow, {k: syn[k] for k in keys})
+        target = self._pot_event(tables[name], syn, weights, post, t - 1, ~slow_pot)
+        target = self._ltd_event(target, syn, weights, arrivals, ~slow_ltd)
         if not self.eligibility:
-            new = self._clip(new, weights)
-        return {**syn, name: new}
+            target = self._clip(target, weights)
+        return {**syn, **tables, name: target, "pending": jnp.zeros((), bool)}
+
+    def flush(self, syn, weights):
+        """A consolidation due after the last step of a run, applied (the state after ``k``
+        steps then holds what the original program holds after ``k`` ms)."""
+        keys = ("w", "sd") if self.eligibility else ("w",)
+        tables = delays.maybe(syn["pending"], lambda x: self.consolidate(x, syn, weights),
+                              {k: syn[k] for k in keys})
+        return {**syn, **tables, "pending": jnp.zeros((), bool)}
+
+    def _ltd_event(self, target, syn, weights, arrivals, enabled):
+        ids, post, ok = arrivals.event_ids(enabled)
+        val = jnp.where(ok, _lin(syn["x_post"])[jnp.minimum(post, weights.n_post - 1)], 0)
+        shape = target.shape
+        return target.reshape(-1).at[ids.reshape(-1)].add(-val.reshape(-1),
+                                                          mode="drop").reshape(shape)
+
+    def _ltd_full(self, target, syn, weights, arrivals):
+        mask = arrivals.full_mask()
+        val = _lin(syn["x_post"])[jnp.minimum(weights.post, weights.n_post - 1)]
+        return jnp.where(mask, target - val, target)          # others untouched (-0.0 stays)
+
+    def _pot_event(self, target, syn, weights, post, t, enabled):
+        """``target += pre trace as of the arrival`` for the synapses onto the neurons that
+        fired at step ``t``: a synapse of delay ``d`` reads the trace of time ``t + 1 - d``."""
+        D, L, size = weights.max_delay, weights.width, weights.post.size
+        ring = _lin(syn["x_pre"])
+        K = min(weights.capacity, weights.n_post)
+        idx, valid = fired_desc(post, K)
+        ids = weights.incoming[jnp.minimum(idx, weights.n_post - 1)]        # (K, max_in)
+        ok = (valid & enabled)[:, None] & (ids < size)
+        ids_c = jnp.where(ok, ids, 0)
+        i_pre = ids_c // (D * L)
+        d = (ids_c // L) % D                                                # delay - 1
+        val = ring[jnp.mod(t - d, D + 1), i_pre]
+        shape = target.shape
+        return target.reshape(-1).at[jnp.where(ok, ids, size).reshape(-1)].add(
+            jnp.where(ok, val, 0).reshape(-1), mode="drop").reshape(shape)
+
+    def _pot_full(self, target, syn, weights, post, t):
+        D = weights.max_delay
+        ring = _lin(syn["x_pre"])
+        fired = post[jnp.minimum(weights.post, weights.n_post - 1)] != 0
+        mask = fired & weights.mask()
+        rows = ring[jnp.mod(t - jnp.arange(D), D + 1)]                      # (D, n_pre)
+        return jnp.where(mask, target + rows.T[:, :, None], target)
 
     def after_step(self, syn, weights, pre, post, t, key, dt):
-        """End of step ``t``: decay the traces, consolidate and modulate, then let this step's
-        spikes jump the traces (and keep the target's spikes for the next step's
-        potentiation)."""
+        """End of step ``t``: decay the traces, modulate (dopamine), mark a consolidation due
+        after this step, then let this step's spikes jump the traces (and keep the target's
+        spikes for the next step's potentiation)."""
         pre, post = _lin(pre), _lin(post)
         D = weights.max_delay
         dtype = syn["x_post"].dtype
@@ -148,8 +202,9 @@ class TraceRule(Plasticity):
         nxt = jnp.mod(t + 1, D + 1).astype(jnp.int32)
         x_pre = dp * ring[now]
         x_post = dm * syn["x_post"]
-        syn = self.consolidate(syn, weights, t, dt)
         syn = self.modulate(syn, weights, pre, post, t, key, dt)
+        if self.period_steps(dt) is not None:
+            syn = {**syn, "pending": jnp.mod(t + 1, self.period_steps(dt)) == 0}
         if self.all_to_all:
             x_pre = x_pre + self.a_plus * pre.astype(dtype)
             x_post = x_post + self.a_minus * post.astype(dtype)
@@ -159,40 +214,13 @@ class TraceRule(Plasticity):
         return {**syn, "x_pre": ring.at[nxt].set(x_pre), "x_post": x_post,
                 "post": post.astype(dtype)}
 
-    def _potentiate(self, syn, weights, ring, post, t):
-        """``target += pre trace as of the arrival`` for every synapse onto a neuron that fired
-        at step ``t``: a synapse of delay ``d`` reads the trace of time ``t + 1 - d``."""
-        name = self._target()
-        D, L, n_pre = weights.max_delay, weights.width, weights.n_pre
-        flat = _lin(syn[name]).reshape(-1)
-        K = min(weights.capacity, weights.n_post)
-        count = jnp.sum(post != 0, dtype=jnp.int32)
+    def period_steps(self, dt):
+        """Steps between consolidations (None: the rule has none)."""
+        return None
 
-        def event():
-            idx, valid = fired_desc(post, K)
-            ids = weights.incoming[jnp.minimum(idx, weights.n_post - 1)]    # (K, max_in)
-            ok = valid[:, None] & (ids < flat.shape[0])
-            ids_c = jnp.where(ok, ids, 0)
-            i_pre = ids_c // (D * L)
-            d = (ids_c // L) % D                                            # delay - 1
-            val = ring[jnp.mod(t - d, D + 1), i_pre]
-            return flat.at[jnp.where(ok, ids, flat.shape[0]).reshape(-1)].add(
-                jnp.where(ok, val, 0).reshape(-1), mode="drop")
-
-        def full():
-            fired = post[jnp.minimum(weights.post, weights.n_post - 1)] != 0
-            mask = fired & weights.mask()
-            rows = ring[jnp.mod(t - jnp.arange(D), D + 1)]                  # (D, n_pre)
-            old = flat.reshape(weights.post.shape)
-            return jnp.where(mask, old + rows.T[:, :, None], old).reshape(-1)
-
-        new = jax.lax.cond(count > K, full, event).reshape(weights.post.shape)
-        if not self.eligibility:
-            new = self._clip(new, weights)
-        return {**syn, name: new}
-
-    def consolidate(self, syn, weights, t, dt):
-        return syn
+    def consolidate(self, tables, syn, weights):
+        """The periodic update of ``tables`` (``{"w", "sd"}``); ``syn`` the rest of the state."""
+        return tables
 
     def modulate(self, syn, weights, pre, post, t, key, dt):
         return syn
@@ -271,15 +299,12 @@ class Izhikevich2006(TraceRule):
 
     decay_minus = decay_plus
 
-    def consolidate(self, syn, weights, t, dt):
-        every = _period_steps(self.period, dt, "Izhikevich2006.period")
+    def period_steps(self, dt):
+        return _period_steps(self.period, dt, "Izhikevich2006.period")
 
-        def apply(syn):
-            sd = syn["sd"] * self.sd_decay
-            w = self._clip(syn["w"] + (self.drift + sd), weights)
-            return {**syn, "sd": sd, "w": w}
-
-        return jax.lax.cond(jnp.mod(t + 1, every) == 0, apply, lambda s: s, syn)
+    def consolidate(self, tables, syn, weights):
+        sd = tables["sd"] * self.sd_decay
+        return {"sd": sd, "w": self._clip(tables["w"] + (self.drift + sd), weights)}
 
 
 # --- dopamine ---------------------------------------------------------------------------------
@@ -399,19 +424,23 @@ class Dopamine2007(TraceRule):
     decay_minus = decay_plus
 
     def init_extra(self, weights):
-        return {"da": jnp.zeros((), weights.dtype), "reward": self.reward.init()}
+        return {"da": jnp.zeros((), weights.dtype), "da_update": jnp.zeros((), weights.dtype),
+                "reward": self.reward.init()}
+
+    def period_steps(self, dt):
+        return _period_steps(self.period, dt, "Dopamine2007.period")
+
+    def consolidate(self, tables, syn, weights):
+        w = self._clip(tables["w"] + (self.baseline + syn["da_update"]) * tables["sd"], weights)
+        return {"w": w, "sd": tables["sd"] * self.sd_decay}
 
     def modulate(self, syn, weights, pre, post, t, key, dt):
+        """Dopamine decays; the weight update due after this step uses this value (kept as
+        ``da_update``); then the step's reward arrives."""
         da = syn["da"] * (self.da_decay if dt == 1.0 else self.da_decay ** dt)
-        every = _period_steps(self.period, dt, "Dopamine2007.period")
-
-        def apply(syn):
-            w = self._clip(syn["w"] + (self.baseline + da) * syn["sd"], weights)
-            return {**syn, "w": w, "sd": syn["sd"] * self.sd_decay}
-
-        syn = jax.lax.cond(jnp.mod(t + 1, every) == 0, apply, lambda s: s, syn)
         rstate, amount = self.reward.step(syn["reward"], pre, post, t, key, dt)
-        return {**syn, "da": da + jnp.asarray(amount, da.dtype), "reward": rstate}
+        return {**syn, "da": da + jnp.asarray(amount, da.dtype), "da_update": da,
+                "reward": rstate}
 
 
 RULES = {cls.__name__: cls for cls in (STDP, Izhikevich2006, Dopamine2007)}
