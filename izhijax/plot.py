@@ -4,9 +4,10 @@ from ._src.plot import (  # noqa: F401
     fig3,
     fit_curves,
     patterns,
+    polychronization,
     sweep_maps,
 )
 
 __all__ = [
-    "fig3", "fit_curves", "patterns", "sweep_maps",
+    "fig3", "fit_curves", "patterns", "polychronization", "sweep_maps",
 ]

@@ -7,6 +7,8 @@
                   [--out sweep.png] [--json sweep.json]
     izhijax fit [--exc HZ] [--inh HZ] [--iters N] [--lr LR] [--batch K] [--duration MS] [--seed S]
                 [--variant V] [--out fit.png] [--json fit.json]
+    izhijax polychronization [--seconds S | --hours H] [--seed S] [--dir DIR] [--x64] [--exact]
+                             [--checkpoint-every S] [--snapshot-every S] [--out FILE.png]
 
 A bad flag or value prints one line, ``izhijax: error: ...``, and exits with status 2.
 
@@ -234,7 +236,45 @@ def build_parser():
     ft.add_argument("--json", type=_writable(".json"), default=None,
                     help="also write the numbers to this .json file")
     ft.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    pc = sub.add_parser("polychronization",
+                        help="the Izhikevich (2006) polychronization network, for seconds or hours",
+                        description="Simulate the Izhikevich (2006) polychronization network "
+                                    "(axonal delays 1-20 ms, STDP) second by second without "
+                                    "keeping the raster: per-second rates and strong-weight "
+                                    "percent in DIR/stats.csv, checkpoints to resume after a "
+                                    "crash (rerun the same command), a figure at the end.")
+    length = pc.add_mutually_exclusive_group()
+    length.add_argument("--seconds", type=_positive_int, default=None,
+                        help="simulated seconds (default 60)")
+    length.add_argument("--hours", type=_positive_float, default=None,
+                        help="simulated hours (5 in the paper)")
+    pc.add_argument("--seed", type=_seed, default=0, help="seed of the wiring and input (default 0)")
+    pc.add_argument("--dir", type=_folder, default="polychronization_run",
+                    help="run folder (default polychronization_run); an existing run of the same "
+                         "network and seed is resumed")
+    pc.add_argument("--checkpoint-every", type=_positive_int, default=60,
+                    help="seconds between checkpoints (default 60)")
+    pc.add_argument("--snapshot-every", type=_positive_int, default=None,
+                    help="also save the excitatory weights every this many seconds")
+    pc.add_argument("--out", type=_writable(".png"), default="polychronization.png",
+                    help="PNG file for the figure (default polychronization.png)")
+    pc.add_argument("--x64", action="store_true", help="simulate in float64 (the original's "
+                                                         "precision)")
+    pc.add_argument("--exact", action="store_true",
+                    help="no fused multiply-add on CPU (XLA_FLAGS=--xla_cpu_max_isa=AVX), so "
+                         "float64 arithmetic is the C program's to the bit (with --x64)")
+    pc.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def _folder(text):
+    parent = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"folder {parent!r} does not exist")
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a folder")
+    return text
 
 
 def fig3(args):
@@ -423,10 +463,60 @@ def fit(args):
     return 0
 
 
+def polychronization(args):
+    if args.exact:
+        if "jax" in sys.modules:
+            print("izhijax: error: --exact must be set before JAX is imported", file=sys.stderr)
+            return 1
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_max_isa=AVX").strip()
+    jax = _jax(args.x64)
+    import matplotlib
+    matplotlib.use("Agg")
+    import numpy as np
+
+    import izhijax as izj
+    from izhijax._src import polychronization as pc
+    from izhijax.plot import polychronization as plot
+
+    seconds = (60 if args.hours is None else max(1, round(args.hours * 3600))) \
+        if args.seconds is None else args.seconds
+    net_key, run_key = jax.random.split(jax.random.key(args.seed))
+    net, stim = izj.polychronization2006(net_key)
+    dtype = "float64" if args.x64 else "float32"
+    print(f"izhijax polychronization: seed={args.seed} {seconds} s simulated, {dtype}"
+          f"{', exact (no FMA)' if args.exact else ''}, folder {args.dir}")
+    start = time.perf_counter()
+    state, stats = pc.run(net, stim, run_key, seconds, args.dir,
+                          checkpoint_every=args.checkpoint_every,
+                          snapshot_every=args.snapshot_every, progress=not args.no_progress)
+    wall = time.perf_counter() - start
+    csv = os.path.join(args.dir, "stats.csv")
+    np.savetxt(csv, np.stack([stats.second, stats.exc_rate, stats.strong_percent,
+                              stats.inh_rate], 1), fmt=["%d", "%.6g", "%.6g", "%.6g"],
+               delimiter=",", header="second,exc_rate_hz,strong_percent,inh_rate_hz",
+               comments="")
+    last = stats[-1]
+    print(f"  wall            {wall:.1f} s for this call "
+          f"({wall / max(seconds, 1):.3f} s per simulated second incl. compilation and resumed "
+          f"seconds)")
+    print(f"  second {int(last.second):<8} exc {last.exc_rate:.2f} Hz, inh {last.inh_rate:.2f} Hz, "
+          f"{pc.exc_exc_strong(net, state):.1f} % exc->exc weights > 9 mV/ms")
+    print(f"  statistics      {csv}")
+    _, rec = izj.simulate(net, run_key, 1000, state=state, inputs=stim, record_v=())
+    w, _ = pc.learned_weights(net, state)
+    post = np.asarray(net.projection("exc").weights.synapses()[1]).reshape(w.shape)
+    fig = plot(stats, (w, post), rec, c_max=net.projection("exc").plasticity.w_max)
+    fig.savefig(args.out, dpi=110)
+    print(f"  figure          {args.out} (raster: the second after the run)")
+    return 0
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return {"fig3": fig3, "patterns": patterns, "sweep": sweep, "fit": fit}[args.command](args)
+        return {"fig3": fig3, "patterns": patterns, "sweep": sweep, "fit": fit,
+                "polychronization": polychronization}[args.command](args)
     except (OSError, ValueError, FloatingPointError) as err:     # FloatingPointError: divergence
         print(f"izhijax: error: {err}", file=sys.stderr)
         return 1

@@ -305,37 +305,49 @@ def maybe(pred, fn, carry):
 
 
 class Arrivals:
-    """Which synapses deliver at step ``t``: rows ``d - 1`` hold the spikes of step ``t - d``.
+    """Which synapses deliver at step ``t``: rows ``d - 1`` of the ring hold the spikes of step
+    ``t - d``; the event path works on them compacted into one list of ``(source, delay)``
+    pairs (delay by delay, highest source first), of static size :func:`arrival_capacity`.
 
-    Attributes: ``rows`` ``(D, K)`` source indices (padding ``n_pre``), ``spikes`` ``(D, n_pre)``,
-    ``over`` ``(D,)`` (that step had more than ``K`` spikes), ``fmt`` the :class:`Delayed`
-    weights (or ``None`` when built from arrays).
+    Attributes: ``src``, ``dly`` ``(K2,)`` source index (padding ``n_pre``) and delay index
+    (delay - 1) of each pair; ``spikes`` ``(D, n_pre)``; ``overflow``: some step had more spikes
+    than the ring holds, or the pairs do not fit in ``K2`` (then the all-synapse path);
+    ``fmt`` the :class:`Delayed` weights.
     """
 
-    def __init__(self, rows, spikes, over, fmt=None):
-        self.rows, self.spikes, self.over, self.fmt = rows, spikes, over, fmt
+    def __init__(self, src, dly, spikes, overflow, fmt=None):
+        self.src, self.dly, self.spikes, self.overflow, self.fmt = src, dly, spikes, overflow, fmt
         self.n_pre = spikes.shape[1]
-        self.overflow = jnp.any(over)
 
     @classmethod
     def at(cls, fmt, ring, t):
         """The arrivals at step ``t`` from a projection's spike ring."""
-        D = fmt.max_delay
+        D, K = ring["fired"].shape
+        n_pre = ring["spikes"].shape[1]
+        K2 = arrival_capacity(D, K)
         slots = jnp.mod(t - jnp.arange(1, D + 1), D).astype(jnp.int32)
-        return cls(ring["fired"][slots], ring["spikes"][slots], ring["over"][slots], fmt)
+        rows = ring["fired"][slots]                             # (D, K), valid ones first
+        valid = rows < n_pre
+        counts = jnp.sum(valid, axis=1, dtype=jnp.int32)
+        start = jnp.cumsum(counts) - counts
+        pos = jnp.where(valid, start[:, None] + jnp.arange(K, dtype=jnp.int32), K2)
+        src = jnp.full((K2,), n_pre, jnp.int32).at[pos].set(rows, mode="drop")
+        dly = jnp.zeros((K2,), jnp.int32).at[pos].set(
+            jnp.broadcast_to(jnp.arange(D, dtype=jnp.int32)[:, None], (D, K)), mode="drop")
+        overflow = jnp.any(ring["over"]) | (jnp.sum(counts) > K2)
+        return cls(src, dly, ring["spikes"][slots], overflow, fmt)
 
     def event_ids(self, enabled=True):
-        """Event path: ``(ids, post, valid)`` of shape ``(D, K, L)`` (``ids`` flat into the
-        table, padding its size; ``post`` padding ``n_post``) of the synapses of the ring's
-        spikes; none where ``enabled`` is False."""
+        """Event path: ``(ids, post, valid)`` of shape ``(K2, L)`` (``ids`` flat into the
+        table, padding its size; ``post`` padding ``n_post``) of the synapses delivering now;
+        none where ``enabled`` is False."""
         fmt = self.fmt
         D, L = fmt.max_delay, fmt.width
-        valid = (self.rows < self.n_pre) & enabled
-        r = jnp.where(valid, self.rows, 0)
-        d = jnp.arange(D, dtype=jnp.int32)[:, None]
-        ids = ((r * D + d) * L)[..., None] + jnp.arange(L, dtype=jnp.int32)
+        valid = (self.src < self.n_pre) & enabled
+        r = jnp.where(valid, self.src, 0)
+        ids = ((r * D + self.dly) * L)[:, None] + jnp.arange(L, dtype=jnp.int32)
         post = fmt.post.reshape(-1)[ids]
-        ok = valid[..., None] & (post < fmt.n_post)
+        ok = valid[:, None] & (post < fmt.n_post)
         return jnp.where(ok, ids, fmt.post.size), jnp.where(ok, post, fmt.n_post), ok
 
     def full_mask(self):
@@ -343,9 +355,17 @@ class Arrivals:
         return (self.spikes.T[:, :, None] != 0) & (self.fmt.post < self.fmt.n_post)
 
 
+def arrival_capacity(max_delay, capacity):
+    """``K2``: (source, delay) pairs the event path delivers per step, a third of the ring
+    (``D capacity / 3``, at least ``capacity``): room for the ring's average fill to be a third
+    of a burst-sized step (the polychronization network overflows in 0.5 % of its steps)."""
+    return int(min(max_delay * capacity, max(capacity, (max_delay * capacity) // 3)))
+
+
 def arrive(fmt: Delayed, w, arrivals: Arrivals, current):
     """``current`` plus the weights ``w`` (``(n_pre, D, L)``) of the synapses arriving now."""
-    return _arrive(fmt.post, w, arrivals.rows, arrivals.over, arrivals.spikes, current)
+    return _arrive(fmt.post, w, arrivals.src, arrivals.dly, arrivals.overflow, arrivals.spikes,
+                   current)
 
 
 def _full(post, w, spikes, current):
@@ -355,29 +375,28 @@ def _full(post, w, spikes, current):
     return current.at[order(post)].add(order(contrib), mode="drop")
 
 
-def _event(post, w, rows, spikes, current):
+def _event(post, w, src, dly, spikes, current):
     D, L = post.shape[1], post.shape[2]
     n_pre, n_post = post.shape[0], current.shape[0]
-    valid = rows < n_pre
-    r = jnp.where(valid, rows, 0)
-    d = jnp.arange(D, dtype=jnp.int32)[:, None]
-    ids = ((r * D + d) * L)[..., None] + jnp.arange(L, dtype=jnp.int32)
-    coef = jnp.where(valid, spikes[d, r], 0).astype(w.dtype)        # (D, K): 1 for a spike
-    tgt = jnp.where(valid[..., None], post.reshape(-1)[ids], n_post)  # (D, K, L)
-    return current.at[tgt].add(w.reshape(-1)[ids] * coef[..., None], mode="drop")
+    valid = src < n_pre
+    r = jnp.where(valid, src, 0)
+    ids = ((r * D + dly) * L)[:, None] + jnp.arange(L, dtype=jnp.int32)
+    coef = jnp.where(valid, spikes[dly, r], 0).astype(w.dtype)       # (K2,): 1 for a spike
+    tgt = jnp.where(valid[:, None], post.reshape(-1)[ids], n_post)    # (K2, L)
+    return current.at[tgt].add(w.reshape(-1)[ids] * coef[:, None], mode="drop")
 
 
 @jax.custom_jvp
-def _arrive(post, w, rows, over, spikes, current):
+def _arrive(post, w, src, dly, overflow, spikes, current):
     # a cond is cheap here: its output (the current) is small, the tables are only read
-    return jax.lax.cond(jnp.any(over), lambda: _full(post, w, spikes, current),
-                        lambda: _event(post, w, rows, spikes, current))
+    return jax.lax.cond(overflow, lambda: _full(post, w, spikes, current),
+                        lambda: _event(post, w, src, dly, spikes, current))
 
 
 @_arrive.defjvp
 def _arrive_jvp(primals, tangents):
-    post, w, rows, over, spikes, current = primals
-    _, dw, _, _, ds, dc = tangents
-    out = _arrive(post, w, rows, over, spikes, current)
+    post, w, src, dly, overflow, spikes, current = primals
+    _, dw, _, _, _, ds, dc = tangents
+    out = _arrive(post, w, src, dly, overflow, spikes, current)
     zero = jnp.zeros_like(current)
     return out, dc + _full(post, dw, spikes, zero) + _full(post, w, ds, zero)

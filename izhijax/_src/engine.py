@@ -103,10 +103,11 @@ def advance(state, net, key, i_ext=None, z=None, low=None):
     for k, fmt, _, (t0, t1), rule in low.delayed:   # spikes arriving now through delays
         syn = synapses[k]
         arrivals = delays.Arrivals.at(fmt, syn, state.t)
+        if rule is not None:    # learning first: the spikes deliver the updated weights (as
+            # NEST's STDP synapses; in spnet only the once-a-second update changes them)
+            syn = synapses[k] = rule.on_arrival(syn, fmt, arrivals, state.t)
         w = fmt.w if rule is None else jax.lax.stop_gradient(syn["w"])
         current = current.at[t0:t1].set(delays.arrive(fmt, w, arrivals, current[t0:t1]))
-        if rule is not None:
-            synapses[k] = rule.on_arrival(syn, fmt, arrivals, state.t)
     crossing = cfg.threshold_grad == "crossing"
     one = len(low.blocks) == 1
     new, spikes, pre = [], [], []

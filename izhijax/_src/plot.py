@@ -210,3 +210,70 @@ def fit_curves(history, n_exc, before, after, targets, *, title=None, fig=None):
     fig.suptitle(title or "Fitting population rates")
     fig.tight_layout()
     return fig
+
+
+def polychronization(stats, weights, rec=None, *, c_max=10.0, n_exc=800, groups=None, fig=None):
+    """The polychronization network's run at a glance (Izhikevich 2006, Figs. 2 and 3).
+
+    Panels: a raster of one second (if ``rec`` has spikes: the gamma rhythm), the per-second
+    excitatory and inhibitory rates, the percent of strong excitatory weights, the histogram of
+    the excitatory -> excitatory weights (bimodal after learning), and the polychronous group
+    count over time if ``groups`` (``(seconds, counts)``) is given.
+
+    Args:
+        stats: the per-second records of :func:`izhijax.polychronization.run`.
+        weights: ``(weights, targets)`` of the excitatory synapses (NumPy, same shape), e.g.
+            ``learned_weights`` and the wiring's ``post``.
+        rec: optional :class:`izhijax.Recording` of one second with its raster.
+        c_max: the weight cap (mV/ms).
+        n_exc: excitatory neurons (targets below it are excitatory).
+        groups: optional ``(seconds, counts)``.
+        fig: optional matplotlib figure.
+
+    Returns:
+        The matplotlib figure.
+    """
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(11, 7), constrained_layout=True)
+    grid = fig.add_gridspec(2, 3)
+    ax_r = fig.add_subplot(grid[0, :2])
+    if rec is not None and rec.spikes is not None:
+        step, idx = np.nonzero(np.asarray(rec.spikes))
+        times = rec.times
+        ax_r.scatter(times[step] - times[0], idx, marker=".", s=1.5, color="k", linewidths=0)
+        ax_r.axhline(n_exc, color="0.5", lw=0.8)
+        ax_r.set_xlim(0, rec.duration)
+        ax_r.set_ylim(0, np.asarray(rec.spikes).shape[1])
+        ax_r.set_title("one second of spikes (excitatory below the line)")
+    ax_r.set_xlabel("time in the second, ms")
+    ax_r.set_ylabel("neuron")
+    sec = np.asarray(stats.second)
+    ax_h = fig.add_subplot(grid[0, 2])
+    w, post = (np.asarray(x) for x in weights)
+    ee = w[post < n_exc]
+    ax_h.hist(ee, bins=np.linspace(0, c_max, 41), color="k")
+    ax_h.set_yscale("log")
+    ax_h.set_xlabel("exc -> exc weight, mV/ms")
+    ax_h.set_title(f"weights after {int(sec[-1]) + 1 if sec.size else 0} s")
+    ax_f = fig.add_subplot(grid[1, 0])
+    ax_f.plot(sec, stats.exc_rate, label="excitatory", color="C0", lw=0.8)
+    ax_f.plot(sec, stats.inh_rate, label="inhibitory", color="C3", lw=0.8)
+    ax_f.set_xlabel("time, s")
+    ax_f.set_ylabel("rate, Hz")
+    ax_f.legend(frameon=False)
+    ax_s = fig.add_subplot(grid[1, 1])
+    ax_s.plot(sec, stats.strong_percent, color="k", lw=0.8)
+    ax_s.set_xlabel("time, s")
+    ax_s.set_ylabel(f"% exc weights > {0.9 * c_max:g} onto exc")
+    ax_g = fig.add_subplot(grid[1, 2])
+    if groups is not None:
+        ax_g.plot(*groups, "o-", color="k")
+        ax_g.set_xlabel("time, s")
+        ax_g.set_ylabel("polychronous groups")
+    else:
+        ax_g.axis("off")
+    for ax in fig.axes:
+        ax.spines["right"].set_visible(False)
+        ax.spines["top"].set_visible(False)
+    return fig
