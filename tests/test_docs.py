@@ -18,7 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "docs" / "site"
 NAMESPACES = ["izhijax", "izhijax.sweep", "izhijax.fit", "izhijax.plot", "izhijax.patterns",
-              "izhijax.features", "izhijax.connectivity", "izhijax.wiring"]
+              "izhijax.features", "izhijax.connectivity", "izhijax.wiring", "izhijax.plasticity",
+              "izhijax.inputs", "izhijax.polychronization"]
 
 
 def public_names():

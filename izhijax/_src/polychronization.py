@@ -202,8 +202,11 @@ def _table(fmt, values):
 
 
 class Second(NamedTuple):
-    """Per-second statistics (the original's labels: second ``s`` holds spikes recorded at ms
-    ``1000 s .. 1000 s + 999``)."""
+    """Per-second statistics of a run, with the original program's labels.
+
+    Second ``s`` holds the spikes the original records at ms ``1000 s`` to ``1000 s + 999``
+    (izhijax's steps ``1000 s - 1`` to ``1000 s + 998``).
+    """
 
     second: int
     exc_rate: float       # Hz

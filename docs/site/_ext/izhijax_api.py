@@ -40,6 +40,9 @@ PAGES = {
     "api/features": "izhijax.features",
     "api/connectivity": "izhijax.connectivity",
     "api/wiring": "izhijax.wiring",
+    "api/plasticity": "izhijax.plasticity",
+    "api/inputs": "izhijax.inputs",
+    "api/polychronization": "izhijax.polychronization",
 }
 NAMESPACES = list(PAGES.values())
 
