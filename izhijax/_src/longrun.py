@@ -220,7 +220,7 @@ def _populations(net):
 
 def _projections(net):
     return [(p.name, tuple(p.source), tuple(p.target), p.delay,
-             jax.tree_util.tree_structure(p.weights)) for p in net.projections]
+             jax.tree_util.tree_structure(p.weights), p.plasticity) for p in net.projections]
 
 
 def _network_leaves(net, name="params"):
@@ -248,7 +248,11 @@ def _state_leaves(state, name="state"):
     for k, blk in enumerate(state.neurons):
         out += [(f"{name}.{var}" if len(state.neurons) == 1 else f"{name}.neurons[{k}][{var!r}]",
                  blk[var]) for var in sorted(blk)]
-    return out + [(f"{name}.pulse", state.pulse), (f"{name}.t", state.t)]
+    out += [(f"{name}.pulse", state.pulse), (f"{name}.t", state.t)]
+    for k, syn in enumerate(state.synapses):
+        out += [(f"{name}.synapses[{k}]{jax.tree_util.keystr(path)}", x)
+                for path, x in jax.tree_util.tree_leaves_with_path(syn)]
+    return out
 
 
 def _key_bits(key):
