@@ -315,9 +315,16 @@ class Arrivals:
     ``fmt`` the :class:`Delayed` weights.
     """
 
-    def __init__(self, src, dly, spikes, overflow, fmt=None):
-        self.src, self.dly, self.spikes, self.overflow, self.fmt = src, dly, spikes, overflow, fmt
-        self.n_pre = spikes.shape[1]
+    def __init__(self, src, dly, ring, slots, overflow, fmt=None):
+        self.src, self.dly, self.ring, self.slots = src, dly, ring, slots
+        self.overflow, self.fmt = overflow, fmt
+        self.n_pre = ring.shape[1]
+
+    @property
+    def spikes(self):
+        """``(D, n_pre)``: row ``d - 1`` the source spikes of step ``t - d`` (a reordered copy of
+        the ring: for the all-synapse paths only)."""
+        return self.ring[self.slots]
 
     @classmethod
     def at(cls, fmt, ring, t):
@@ -335,7 +342,7 @@ class Arrivals:
         dly = jnp.zeros((K2,), jnp.int32).at[pos].set(
             jnp.broadcast_to(jnp.arange(D, dtype=jnp.int32)[:, None], (D, K)), mode="drop")
         overflow = jnp.any(ring["over"]) | (jnp.sum(counts) > K2)
-        return cls(src, dly, ring["spikes"][slots], overflow, fmt)
+        return cls(src, dly, ring["spikes"], slots, overflow, fmt)
 
     def event_ids(self, enabled=True):
         """Event path: ``(ids, post, valid)`` of shape ``(K2, L)`` (``ids`` flat into the
@@ -364,8 +371,8 @@ def arrival_capacity(max_delay, capacity):
 
 def arrive(fmt: Delayed, w, arrivals: Arrivals, current):
     """``current`` plus the weights ``w`` (``(n_pre, D, L)``) of the synapses arriving now."""
-    return _arrive(fmt.post, w, arrivals.src, arrivals.dly, arrivals.overflow, arrivals.spikes,
-                   current)
+    return _arrive(fmt.post, w, arrivals.src, arrivals.dly, arrivals.overflow, arrivals.ring,
+                   arrivals.slots, current)
 
 
 def _full(post, w, spikes, current):
@@ -375,28 +382,28 @@ def _full(post, w, spikes, current):
     return current.at[order(post)].add(order(contrib), mode="drop")
 
 
-def _event(post, w, src, dly, spikes, current):
+def _event(post, w, src, dly, ring, slots, current):
     D, L = post.shape[1], post.shape[2]
     n_pre, n_post = post.shape[0], current.shape[0]
     valid = src < n_pre
     r = jnp.where(valid, src, 0)
     ids = ((r * D + dly) * L)[:, None] + jnp.arange(L, dtype=jnp.int32)
-    coef = jnp.where(valid, spikes[dly, r], 0).astype(w.dtype)       # (K2,): 1 for a spike
+    coef = jnp.where(valid, ring[slots[dly], r], 0).astype(w.dtype)   # (K2,): 1 for a spike
     tgt = jnp.where(valid[:, None], post.reshape(-1)[ids], n_post)    # (K2, L)
     return current.at[tgt].add(w.reshape(-1)[ids] * coef[:, None], mode="drop")
 
 
 @jax.custom_jvp
-def _arrive(post, w, src, dly, overflow, spikes, current):
+def _arrive(post, w, src, dly, overflow, ring, slots, current):
     # a cond is cheap here: its output (the current) is small, the tables are only read
-    return jax.lax.cond(overflow, lambda: _full(post, w, spikes, current),
-                        lambda: _event(post, w, src, dly, spikes, current))
+    return jax.lax.cond(overflow, lambda: _full(post, w, ring[slots], current),
+                        lambda: _event(post, w, src, dly, ring, slots, current))
 
 
 @_arrive.defjvp
 def _arrive_jvp(primals, tangents):
-    post, w, src, dly, overflow, spikes, current = primals
-    _, dw, _, _, _, ds, dc = tangents
-    out = _arrive(post, w, src, dly, overflow, spikes, current)
+    post, w, src, dly, overflow, ring, slots, current = primals
+    _, dw, _, _, _, dr, _, dc = tangents
+    out = _arrive(post, w, src, dly, overflow, ring, slots, current)
     zero = jnp.zeros_like(current)
-    return out, dc + _full(post, dw, spikes, zero) + _full(post, w, ds, zero)
+    return out, dc + _full(post, dw, ring[slots], zero) + _full(post, w, dr[slots], zero)
