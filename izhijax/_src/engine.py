@@ -181,6 +181,11 @@ def step(state: State, params, key: jax.Array, i_ext=None) -> tuple:
     Returns:
         ``(state, spikes)``: the next state and this step's spikes, 0/1 floats of shape ``(n,)``
         (floats so that the surrogate gradient can flow through them).
+
+    With plasticity, a periodic consolidation due after this step (``Izhikevich2006``'s once a
+    second) is marked ``pending`` in ``state.synapses`` and applied at the start of the next
+    step (first thing in the step, where XLA updates the tables in place); :func:`simulate`
+    also applies one due after its last step before returning.
     """
     state, s, _ = advance(state, params, key, i_ext)
     return state, s
