@@ -255,7 +255,10 @@ def to_delayed(weights, delay=1, *, max_delay=None, capacity=None) -> Delayed:
     dense = np.asarray(to_dense(weights))
     post, pre = np.nonzero(dense)
     d = np.asarray(delay)
-    d = np.broadcast_to(d, dense.shape)[post, pre] if d.ndim else np.full(post.shape, d)
+    if d.ndim and d.shape != dense.shape:
+        raise ValueError(f"delay must be one integer or an array of the weights' shape "
+                         f"{dense.shape} (post, pre), got shape {d.shape}")
+    d = d[post, pre] if d.ndim else np.full(post.shape, d)
     return delayed(pre, post, _int_array(d, "delay"), dense[post, pre], n_pre=dense.shape[1],
                    n_post=dense.shape[0], max_delay=max_delay, capacity=capacity,
                    dtype=dense.dtype)
