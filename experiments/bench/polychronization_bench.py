@@ -12,8 +12,10 @@ time per simulated second of the network with STDP:
 - ``izhijax float64`` / ``izhijax float32``: ``izj.polychronization2006`` run by the compiled
   one-second loop of ``izj.polychronization.run`` (no raster, per-second statistics), after one
   warm-up second; compile time reported apart;
-- ``brian2``: ``experiments/bench/peers/brian2_polychronization.py`` (cpp_standalone, 1 thread) in
-  its own virtual environment, run time without compilation, if ``--brian2-venv`` exists.
+- ``brian2 cpp_standalone threads=0/2``: ``experiments/bench/peers/brian2_polychronization.py``
+  (the same model; it matches the original spike for spike from the original's wiring) in its own
+  virtual environment, Brian2's timer of the run without compilation, no OpenMP (Brian2's
+  default) and 2 OpenMP threads, if ``--brian2-venv`` exists.
 
 Never run it while other heavy processes run (2 cores).
 """
@@ -91,11 +93,17 @@ def run_izhijax(dtype, seconds):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_brian2(venv, seconds):
+def run_brian2(venv, seconds, threads):
+    """Brian2's own timer of the run in the built binary (``run_s``), compilation apart; the build
+    folder is kept between rounds so only the first round compiles."""
     script = os.path.join(HERE, "peers", "brian2_polychronization.py")
+    build = os.path.join(BUILD, f"brian2_t{threads}")
     out = subprocess.run([os.path.join(venv, "bin", "python"), script, "--seconds", str(seconds),
-                          "--json-only"], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+                          "--threads", str(threads), "--no-rates", "--build-dir", build],
+                         check=True, capture_output=True, text=True, cwd=ROOT)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"s_per_s": res["s_per_sim_s"], "build_s": res.get("build_s"),
+            "spikes_per_s": res.get("spikes", 0) / seconds}
 
 
 def main():
@@ -111,7 +119,9 @@ def main():
              "izhijax float32": lambda: run_izhijax("float32", args.seconds)}
     script = os.path.join(HERE, "peers", "brian2_polychronization.py")
     if os.path.isdir(args.brian2_venv) and os.path.exists(script):
-        cases["brian2"] = lambda: run_brian2(args.brian2_venv, args.seconds)
+        for threads in (0, 2):       # 0: Brian2's default (no OpenMP)
+            cases[f"brian2 cpp_standalone threads={threads}"] = \
+                lambda threads=threads: run_brian2(args.brian2_venv, args.seconds, threads)
     results = {name: [] for name in cases}
     for r in range(args.rounds):
         for name, fn in cases.items():
