@@ -156,6 +156,7 @@ def _two_projection_network(capacity, seed=0):
     return net, izj.inputs.RandomNeuron(n, 20.0, count=2)
 
 
+@pytest.mark.slow
 def test_event_path_equals_all_synapse_path_bitwise():
     """capacity=1 (every step with more than one spike of a source takes the all-synapse path,
     for delivery, potentiation and depression) and capacity=n_pre (never): the same spikes and
@@ -315,6 +316,7 @@ def test_bad_inputs_are_refused():
 # --- gradients --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_gradient_with_respect_to_delayed_weights_equals_dense():
     """d(mean spike count of 300 steps) / dw through Delayed weights of delay 1 equals the
     gradient with respect to the same dense weights (Projection.delay = 1), synapse by synapse;

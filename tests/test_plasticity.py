@@ -336,6 +336,7 @@ def resumed():
     return dict(net=net, stim=stim, key=key, one=one, two=two, rec=rec, r1=r1, r2=r2)
 
 
+@pytest.mark.slow
 def test_resume_is_bitwise(resumed):
     """300 + 700 steps (in chunks of 100) == 1000 steps in one scan, every leaf of the state
     (synapses included), with STDP and Dopamine2007 (weight updates every 10 ms, inside the

@@ -118,6 +118,7 @@ def test_own_wiring_follows_the_paper():
     assert isinstance(stim, izj.inputs.RandomNeuron) and stim.amount == 20.0
 
 
+@pytest.mark.slow
 def test_resume_is_bitwise_with_delays_and_plasticity():
     """500 + 500 steps == 1000 steps, with delays, STDP and a consolidation in between."""
     net, stim = izj.polychronization2006(jax.random.key(0), rule=izj.plasticity.Izhikevich2006(
@@ -138,6 +139,7 @@ def test_resume_is_bitwise_with_delays_and_plasticity():
                               np.asarray(net.projection("exc").weights.w))
 
 
+@pytest.mark.slow
 def test_run_folder_resumes_bit_for_bit(tmp_path):
     net, stim = izj.polychronization2006(jax.random.key(1), n_exc=80, n_inh=20, synapses=20,
                                          max_delay=5)
@@ -155,6 +157,7 @@ def test_run_folder_resumes_bit_for_bit(tmp_path):
         pc.run(other, stim, key, 4, path, progress=False)
 
 
+@pytest.mark.slow
 def test_frozen_copy_runs_as_an_ordinary_network():
     """Weights change only at consolidations: between two, the frozen copy gives the same spikes."""
     net, stim = izj.polychronization2006(jax.random.key(0), n_exc=80, n_inh=20, synapses=20,
@@ -171,6 +174,7 @@ def test_frozen_copy_runs_as_an_ordinary_network():
     assert int(np.asarray(fixed.counts).sum()) > 50
 
 
+@pytest.mark.slow
 def test_gradients_through_the_learned_network():
     """Finite, non-zero surrogate gradients with respect to weights, a, b, c, d through 1000
     steps of the polychronization network with frozen learned weights and delays."""
