@@ -343,8 +343,10 @@ class RewardPairing:
     """Izhikevich (2007) Fig. 1: reward when source neuron ``n1`` fires and target neuron ``n2``
     follows within ``window`` ms; the reward comes ``delay_min`` + U(0, ``delay_span``) ms later.
 
-    Pending rewards wait in a queue of ``capacity`` slots (a pairing while it is full is dropped
-    and counted in ``state["dropped"]``). Delays are drawn from the run's key and the step index.
+    Pending rewards wait in a queue of ``capacity`` slots (``state["pending"]``: the steps they are
+    due, -1 for a free slot; a pairing while it is full is dropped and counted in
+    ``state["dropped"]``); ``state["rewards"]`` counts the pairings rewarded (scheduled, paid
+    1-3 s later). Delays are drawn from the run's key and the step index.
 
     Attributes:
         n1: index of the rewarded synapse's source neuron in the projection's source.
