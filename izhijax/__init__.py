@@ -8,7 +8,7 @@
 The implementation lives in the private package ``izhijax._src``; what is public is listed in
 ``__all__`` here and in the namespaces ``izhijax.sweep``, ``izhijax.fit``, ``izhijax.plot``,
 ``izhijax.patterns``, ``izhijax.features``, ``izhijax.connectivity``, ``izhijax.wiring``,
-``izhijax.plasticity``, ``izhijax.inputs`` and ``izhijax.polychronization``.
+``izhijax.plasticity``, ``izhijax.inputs``, ``izhijax.polychronization`` and ``izhijax.groups``.
 
 Imports are lazy (PEP 562): ``import izhijax`` loads neither JAX nor any of ``izhijax._src``; the first
 use of a name (``izj.simulate``, ``izj.sweep``, ...) imports the module that defines it. So the
@@ -45,7 +45,7 @@ for _module, _names in {
 }.items():
     _LAZY.update(dict.fromkeys(_names, _module))
 _NAMESPACES = ("connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features",
-               "plasticity", "inputs", "polychronization")
+               "plasticity", "inputs", "polychronization", "groups")
 _LAZY.update({_name: "." + _name for _name in _NAMESPACES})
 del _module, _names
 
@@ -71,7 +71,7 @@ __all__ = [
     "to_neo", "to_nwb", "from_nwb",
     # namespaces
     "connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features", "plasticity",
-    "inputs", "polychronization",
+    "inputs", "polychronization", "groups",
 ]
 
 
@@ -93,8 +93,8 @@ def __dir__():
 
 
 if TYPE_CHECKING:       # static analysers and IDEs see the eager imports
-    from . import (connectivity, features, fit, inputs, patterns, plasticity,  # noqa: F401
-                   plot, polychronization, sweep, wiring)
+    from . import (connectivity, features, fit, groups, inputs, patterns,  # noqa: F401
+                   plasticity, plot, polychronization, sweep, wiring)
     from ._src.analysis import (firing_rates, population_rate, population_rates,  # noqa: F401
                                 power_spectrum, rhythm_bands, rhythm_frequency, summary, synchrony)
     from ._src.components import (INTEGRATORS, NOISES, Euler, Integrator,  # noqa: F401

@@ -5,13 +5,13 @@
   per-target counts and its polyall.dat lines, byte for byte (a few targets; all 800 in a slow test);
 * a hand-built network whose group is known in advance (a ladder of neuron pairs);
 * every anchor set of small random networks against a plain transcription of the program's
-  per-anchor-set loop (dense over all neurons, no event tricks), spike for spike, caps included;
+  per-anchor-set loop (dense over all neurons, no event tricks, its rows of N slots for the spikes
+  in flight included), spike for spike, caps and overflowing rows included;
 * the certified quiet cells and the shuffled-weights control.
 """
 
 import itertools
 import os
-from collections import defaultdict
 
 import numpy as np
 import pytest
@@ -251,7 +251,7 @@ def test_ladder_discard_rule():
 # Random networks against the oracle
 
 
-def random_net(seed, n=50, ne=40, m=20, D=4, p_strong=0.6):
+def random_net(seed, n=50, ne=40, m=20, D=4, p_strong=0.6, mixed=False):
     rng = np.random.default_rng(seed)
     post = np.empty((n, m), dtype=np.int64)
     for i in range(n):
@@ -265,12 +265,16 @@ def random_net(seed, n=50, ne=40, m=20, D=4, p_strong=0.6):
     w[ne:] = -5.0
     a = np.where(np.arange(n) < ne, 0.02, 0.1)
     d = np.where(np.arange(n) < ne, 8.0, 2.0)
+    if mixed:  # more neuron classes (values of a), other d
+        a[:ne] = rng.choice([0.02, 0.03, 0.05], ne)
+        d[:ne] = rng.choice([6.0, 8.0], ne)
     return post, delay, w, a, d, ne
 
 
-@pytest.mark.parametrize("seed,plm", [(1, None), (2, 40), (3, 200)])
-def test_every_anchor_set_matches_the_oracle(seed, plm):
-    post, delay, w, a, d, ne = random_net(seed)
+@pytest.mark.parametrize("seed,plm,mixed", [(1, None, False), (2, 40, False), (3, 200, False),
+                                             (4, None, True)])
+def test_every_anchor_set_matches_the_oracle(seed, plm, mixed):
+    post, delay, w, a, d, ne = random_net(seed, mixed=mixed)
     sets = list(anchor_sets(post, w, delay, ne))[:250]
     want = [oracle(post, delay, w, a, d, ne, an, dp, polylenmax=plm) for _, an, dp in sets]
     net = G._Net(post, delay, w, a, d, ne, 10.0, None, plm)
@@ -367,5 +371,7 @@ def test_bad_inputs():
         polychronous_groups(post, delay, w, a, d, n, targets=[n])
     dup = post.copy()
     dup[3, 1] = dup[3, 0]
-    with pytest.raises(ValueError, match="two synapses"):
+    with pytest.raises(ValueError, match="two strong synapses"):
         polychronous_groups(dup, delay, w, a, d, n)
+    dup[3, 1], dup[3, 2] = dup[3, 2], dup[3, 0]  # onto the same target, but weak: fine
+    polychronous_groups(dup, delay, w, a, d, n)

@@ -43,6 +43,7 @@ PAGES = {
     "api/plasticity": "izhijax.plasticity",
     "api/inputs": "izhijax.inputs",
     "api/polychronization": "izhijax.polychronization",
+    "api/groups": "izhijax.groups",
 }
 NAMESPACES = list(PAGES.values())
 
