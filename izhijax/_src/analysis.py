@@ -28,8 +28,18 @@ def _float(counts):
     return jnp.asarray(counts).astype(jnp.result_type(float))
 
 
+def check_recording(rec, name="rec"):
+    """Refuse what is not an :class:`izhijax.Recording` (a TypeError naming ``name``)."""
+    from .simulate import Recording
+    if not isinstance(rec, Recording):
+        raise TypeError(f"{name} must be an izhijax.Recording (the second value izj.simulate "
+                        f"returns), got {type(rec).__name__}")
+    return rec
+
+
 def firing_rates(rec):
     """Firing rate of every neuron over the run, Hz, shape ``(n,)``."""
+    check_recording(rec)
     return _float(rec.counts) / (rec.duration * 1e-3)
 
 
@@ -56,6 +66,7 @@ def population_rate(rec, population="all"):
         rec: :class:`izhijax.Recording`.
         population: a population name, or ``"all"``.
     """
+    check_recording(rec)
     if population == "all":
         counts, size = rec.pop_counts.sum(axis=1), rec.n
     else:
@@ -202,6 +213,7 @@ def synchrony(rec):
     Returns:
         Scalar chi in [0, 1]; ``nan`` if no neuron fired.
     """
+    check_recording(rec)
     counts = _float(rec.counts)
     n, steps = counts.shape[0], rec.n_steps
     p = counts / steps
@@ -225,6 +237,7 @@ def summary(rec):
         may be either from key to key: read ``alpha_hz`` and ``gamma_hz``).
     """
     from .validate import is_traced
+    check_recording(rec)
     if is_traced(rec.counts):
         raise TypeError("summary() returns Python floats and cannot be traced or differentiated; "
                         "inside jax.grad / jit use izj.population_rates(rec) or "

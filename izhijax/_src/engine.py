@@ -178,6 +178,10 @@ def step(state: State, params, key: jax.Array, i_ext=None) -> tuple:
         key: PRNG key of the run; the step draws its noise from ``fold_in(key, state.t)``.
         i_ext: optional external current of this step, shape ``(n,)``.
 
+    The arguments are checked as :func:`izhijax.simulate` checks them (shapes and dtypes always;
+    values, such as a NaN parameter or a negative step index, when they are concrete: inside a
+    ``jit`` or ``scan`` the check costs nothing at run time).
+
     Returns:
         ``(state, spikes)``: the next state and this step's spikes, 0/1 floats of shape ``(n,)``
         (floats so that the surrogate gradient can flow through them).
@@ -187,6 +191,8 @@ def step(state: State, params, key: jax.Array, i_ext=None) -> tuple:
     step (first thing in the step, where XLA updates the tables in place); :func:`simulate`
     also applies one due after its last step before returning.
     """
+    from .validate import check_step_args
+    key, i_ext = check_step_args(state, params, key, i_ext)
     state, s, _ = advance(state, params, key, i_ext)
     return state, s
 

@@ -69,6 +69,8 @@ def _version():
 
 def _check_recording(rec):
     """The spike times ``(i, t)`` of an unbatched recording with a raster, and its bounds."""
+    from .analysis import check_recording
+    check_recording(rec)
     if rec.spikes is not None and np.ndim(rec.spikes) != 2:
         raise ValueError(f"expected the recording of one run (raster (T, n)), got a raster of "
                          f"shape {np.shape(rec.spikes)} (take one run of a batch first)")

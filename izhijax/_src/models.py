@@ -34,6 +34,7 @@ import jax.numpy as jnp
 
 from . import connectivity, wiring
 from .network import Config, make_params
+from .validate import check_key
 
 VARIANTS = ("brian2", "netm", "pymonnto")
 
@@ -77,7 +78,7 @@ def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, p
     if n == 0:
         raise ValueError("the network needs at least one neuron (n_exc + n_inh > 0)")
     dtype = jnp.result_type(float) if dtype is None else dtype
-    k_re, k_ri, k_we, k_wi, k_v, k_u = jax.random.split(key, 6)
+    k_re, k_ri, k_we, k_wi, k_v, k_u = jax.random.split(check_key(key), 6)
     u = lambda k, shape: jax.random.uniform(k, shape, dtype)
     w = jnp.concatenate([0.5 * u(k_we, (n, n_exc)), -u(k_wi, (n, n_inh))], axis=1)
     if propagation == "event":
@@ -142,7 +143,7 @@ def scaled_izhikevich2003(key, n, k=100, *, connection="probability", self_conne
         raise ValueError(f"k must be an integer in [1, n], got {k!r}")
     dtype = jnp.result_type(float) if dtype is None else dtype
     n_exc = int(0.8 * n)
-    k_conn, k_re, k_ri, k_w = jax.random.split(key, 4)
+    k_conn, k_re, k_ri, k_w = jax.random.split(check_key(key), 4)
     if connection == "probability":
         post = wiring.fixed_probability(k_conn, n, n, k / n, self_connections=self_connections)
     else:
@@ -196,7 +197,7 @@ def thalamocortical(key, *, n_thal=100, n_exc=800, n_inh=200, p_thal=0.1, dt=0.5
     from .network import network, population, projection
     from .simple2007 import Izhikevich2007
     dtype = jnp.result_type(float) if dtype is None else dtype
-    k_v, k_tc, k_we, k_wi = jax.random.split(key, 4)
+    k_v, k_tc, k_we, k_wi = jax.random.split(check_key(key), 4)
     n_ctx = n_exc + n_inh
     thal = population("thalamus", Izhikevich2003(), n_thal, preset="TC", noise_amp=4.0,
                       v0=-65.0 + 10.0 * jax.random.uniform(k_v, (n_thal,), dtype), dtype=dtype)

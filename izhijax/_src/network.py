@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import connectivity
+from .arrays import real_array
 from .components import INTEGRATORS, NOISES, Integrator, NeuronModel, NoiseSource, resolve
 from .neuron import Izhikevich2003
 from .surrogate import Surrogate, as_surrogate
@@ -327,8 +328,7 @@ class Network:
 
     def _replace_flat(self, field, value):
         old = self.flat(field)
-        if not isinstance(value, jax.core.Tracer):
-            value = jnp.asarray(value, dtype=old.dtype)
+        value = real_array(value, field, old.dtype)
         if jnp.shape(value) != old.shape:
             try:
                 value = jnp.broadcast_to(value, old.shape)
@@ -412,7 +412,7 @@ def population(name: str, model: NeuronModel, size: int, *, params: Optional[dic
                          f"must be given (params= or preset=)")
 
     def vec(field, x):
-        x = jnp.asarray(x, dtype)
+        x = real_array(x, f"population {name!r}: {field}", dtype)
         if x.ndim == 0:
             return jnp.full((size,), x, dtype)
         if x.shape != (size,):
@@ -454,7 +454,7 @@ def projection(source, target, weights, *, delay: int = 1, name: Optional[str] =
         raise ValueError(f"projection {source} -> {target}: Delayed weights carry a delay per "
                          f"synapse; leave delay at 1 (got {delay!r})")
     if not connectivity.is_format(weights):
-        weights = jnp.asarray(weights)
+        weights = real_array(weights, f"projection {source} -> {target}: weights")
     name = name or f"{'+'.join(source)}->{'+'.join(target)}"
     return Projection(source=source, target=target, weights=weights, delay=int(delay), name=name,
                       plasticity=plasticity)
@@ -505,18 +505,16 @@ def make_params(a, b, c, d, weights, *, noise_amp=0.0, bias=0.0, v0=-65.0, u0=No
             raise ValueError("weights must connect the network to itself (n_pre == n_post)")
         dtype = weights.dtype
     else:
-        weights = jnp.asarray(weights, dtype=dtype)
+        weights = real_array(weights, "weights", dtype)
         if weights.ndim != 2 or weights.shape[0] != weights.shape[1]:
             raise ValueError(f"weights must have shape (n, n), got {weights.shape}")
-        if not jnp.issubdtype(weights.dtype, jnp.floating):
-            weights = weights.astype(jnp.result_type(float))
         dtype = weights.dtype
     n = connectivity.n_post(weights)
     if config.n_exc is not None and config.n_exc > n:
         raise ValueError(f"config.n_exc must be <= n = {n} neurons, got {config.n_exc}")
 
     def vec(name, x):
-        x = jnp.asarray(x, dtype=dtype)
+        x = real_array(x, name, dtype)
         if x.ndim == 0:
             return jnp.full((n,), x, dtype)
         if x.shape != (n,):
@@ -589,7 +587,7 @@ class State:
             if name in ("neurons", "pulse", "t", "synapses"):
                 out = dataclasses.replace(out, **{name: value})
                 continue
-            value = jnp.asarray(value)
+            value = real_array(value, f"state.{name}")
             blocks, start = [], 0
             for blk in out.neurons:
                 size = next(iter(blk.values())).shape[-1]
@@ -628,6 +626,8 @@ def init_state(params: Network) -> State:
     Returns:
         :class:`State` with arrays of the network's dtype.
     """
+    if not isinstance(params, Network):
+        raise TypeError(f"params must be an izhijax.Network, got {type(params).__name__}")
     neurons = tuple({k: _cat([p.initial[k] for p in pops]) for k in model.state_names}
                     for model, _, _, pops in blocks(params))
     return State(neurons=neurons, pulse=jnp.zeros((params.max_delay, params.n), params.dtype),
@@ -662,6 +662,10 @@ def freeze(params: Network, state: State):
         with ``plasticity=None`` (it runs as an ordinary network, same delays), and the state to
         continue from (the same neurons and spikes in flight, without the rules' traces).
     """
+    if not isinstance(params, Network):
+        raise TypeError(f"params must be an izhijax.Network, got {type(params).__name__}")
+    if not isinstance(state, State):
+        raise TypeError(f"state must be an izhijax.State, got {type(state).__name__}")
     if len(state.synapses) != len(params.projections):
         raise ValueError(f"state.synapses has {len(state.synapses)} entries for "
                          f"{len(params.projections)} projections: not a state of this network")

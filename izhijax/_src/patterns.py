@@ -211,6 +211,13 @@ def batch(protocols, dtype=None):
         protocols: sequence of :class:`Protocol`.
         dtype: float dtype (default JAX's default float).
     """
+    if dtype is not None:
+        try:
+            ok = jnp.issubdtype(dtype, jnp.floating)
+        except TypeError:
+            ok = False
+        if not ok:
+            raise TypeError(f"dtype must be a floating dtype (float32, float64...), got {dtype!r}")
     dtype = jnp.result_type(float) if dtype is None else dtype
     protocols = list(protocols)
     if not protocols:

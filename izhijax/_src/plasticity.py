@@ -69,12 +69,20 @@ class TraceRule(Plasticity):
             raise ValueError(f"{where}: {type(self).__name__} needs Delayed weights (a delay per "
                              f"synapse), got {type(weights).__name__}; convert with "
                              f"izj.connectivity.to_delayed(weights, delay)")
-        for name in ("a_plus", "a_minus", "w_max"):
-            value = getattr(self, name)
+        for field in dataclasses.fields(self):
+            name, value = field.name, getattr(self, field.name)
+            if field.type not in (float, "float"):
+                continue
             if not isinstance(value, (int, float)) or isinstance(value, bool) \
                     or not math.isfinite(value):
                 raise ValueError(f"{where}.plasticity.{name} must be a finite number, got "
                                  f"{value!r}")
+            if name.startswith("tau") or name == "period":
+                if not value > 0:
+                    raise ValueError(f"{where}.plasticity.{name} must be > 0 ms, got {value!r}")
+            if name.endswith("decay") and not 0 < value <= 1:
+                raise ValueError(f"{where}.plasticity.{name} must be a decay factor in (0, 1], "
+                                 f"got {value!r}")
         if not self.w_max > self.w_min:
             raise ValueError(f"{where}.plasticity.w_max ({self.w_max}) must be above w_min "
                              f"({self.w_min})")

@@ -131,7 +131,12 @@ def polychronization2006(key, *, n_exc=800, n_inh=200, synapses=100, max_delay=2
         (:class:`izhijax.inputs.RandomNeuron`, one random neuron gets 20 mV/ms each ms); run with
         ``izj.simulate(net, key, n_steps, inputs=inputs)`` or :func:`run`.
     """
-    k_wire, k_v = jax.random.split(key)
+    from .validate import check_key
+    for name, value in (("n_exc", n_exc), ("n_inh", n_inh), ("synapses", synapses),
+                        ("max_delay", max_delay)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    k_wire, k_v = jax.random.split(check_key(key))
     post, delay = wiring(k_wire, n_exc, n_inh, synapses, max_delay)
     v0 = -65.0 + 10.0 * np.asarray(jax.random.uniform(k_v, (n_exc + n_inh,), jnp.float64
                                                       if jax.config.jax_enable_x64 else None))
@@ -240,6 +245,16 @@ def run(net, inputs, key, seconds, path=None, *, checkpoint_every=60, snapshot_e
     """
     from .io import load, save
     from .simulate import _prepare
+    from .validate import check_n_steps, check_params
+    check_params(net, "net")
+    seconds = check_n_steps(seconds, "seconds")
+    checkpoint_every = check_n_steps(checkpoint_every, "checkpoint_every")
+    if snapshot_every is not None:
+        snapshot_every = check_n_steps(snapshot_every, "snapshot_every")
+    missing = [name for name in ("exc", "inh") if name not in net.names]
+    if missing:
+        raise ValueError(f"net must have populations 'exc' and 'inh' (as polychronization2006 "
+                         f"builds it), got {list(net.names)}")
     steps = int(round(1000.0 / net.config.dt))
     key, state, inputs, _, _ = _prepare(net, key, steps, None, inputs, (), ())
     exc_n, inh_n = net.population("exc").size, net.population("inh").size

@@ -19,9 +19,11 @@ import numpy as np
 
 from . import engine
 from .engine import NOISE_BLOCK_STEPS, NOISE_BLOCK_VALUES, noise_block  # noqa: F401
+from .arrays import index_array
 from .network import init_state
 from .inputs import Input, as_input, check_input
 from .validate import (check_inputs, check_key, check_n_steps, check_params, check_state,
+                       check_step_range,
                        is_traced)
 
 ON_DIVERGENCE = ("warn", "raise", "ignore")
@@ -151,23 +153,15 @@ jax.tree_util.register_dataclass(
 
 
 def _indices(name, idx, params):
-    """Global neuron indices to record, from indices or ``{population: indices within it}``."""
-    n = params.n
+    """Global neuron indices to record, from indices or ``{population: indices within it}``
+    (integers only: a float, a boolean mask or an out-of-range index is refused by name)."""
     if isinstance(idx, dict):
         parts = []
         for pop, local in idx.items():
             lo, hi = params.span(pop)
-            local = np.atleast_1d(np.asarray(local, dtype=np.int64))
-            if local.size and (local.min() < 0 or local.max() >= hi - lo):
-                raise ValueError(f"{name}[{pop!r}] must hold indices in [0, {hi - lo}), got "
-                                 f"{local.tolist()}")
-            parts.append(local + lo)
-        idx = np.concatenate(parts) if parts else []
-    idx = np.atleast_1d(np.asarray(idx if idx is not None else [], dtype=np.int64))
-    if idx.ndim != 1:
-        raise ValueError(f"{name} must be a sequence of neuron indices, got shape {idx.shape}")
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise ValueError(f"{name} must hold neuron indices in [0, {n}), got {idx.tolist()}")
+            parts.append(index_array(local, f"{name}[{pop!r}]", hi - lo).astype(np.int64) + lo)
+        idx = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    idx = index_array([] if idx is None else idx, name, params.n)
     return jnp.asarray(idx, jnp.int32)
 
 
@@ -311,6 +305,7 @@ def _prepare(params, key, n_steps, state, inputs, record_v, record_u):
     key = check_key(key)
     n = params.n
     state = init_state(params) if state is None else check_state(state, params)
+    check_step_range(state.t, n_steps)
     function_input = as_input(inputs, n)
     if function_input is not None:
         inputs = check_input(function_input, n, params.dtype)

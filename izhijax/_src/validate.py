@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import connectivity
+from .arrays import real_array
 from .components import NeuronModel, Plasticity
 from .delays import Delayed
 from .network import Config, Network, Population, Projection, State, blocks, init_synapses
@@ -199,12 +200,14 @@ def check_key(key, name="key"):
         TypeError: not a key (an int seed, floats, a wrong-length array).
         ValueError: an array of several typed keys.
     """
+    if key is None:
+        raise TypeError(f"{name} must be a PRNG key from jax.random.key(seed), got None")
     if isinstance(key, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a PRNG key from jax.random.key(seed), got "
                         f"{type(key).__name__} {key!r} (pass jax.random.key({key!r}))")
     try:
         key = key if isinstance(key, jax.Array) else jnp.asarray(key)
-    except TypeError:
+    except (TypeError, ValueError):
         raise TypeError(f"{name} must be a PRNG key from jax.random.key(seed), got "
                         f"{type(key).__name__}") from None
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
@@ -222,6 +225,37 @@ def check_n_steps(n_steps, name="n_steps"):
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise ValueError(f"{name} must be a positive integer, got {n_steps!r}")
     return int(n_steps)
+
+
+STEP_INDEX_MAX = {np.dtype(np.int32): 2**31 - 1, np.dtype(np.int64): 2**32 - 1}
+"""Largest step index a run may reach, by the dtype of ``State.t``: int32 wraps to negative after
+2^31 - 1, and the noise of step ``t`` is drawn from ``fold_in(key, t)``, which keeps 32 bits of
+``t``, so an int64 index past 2^32 - 1 would repeat the noise of step ``t - 2^32``."""
+
+
+def check_step_range(t, n_steps, name="state.t"):
+    """Refuse a run of ``n_steps`` steps from step index ``t`` whose final state's index
+    ``t + n_steps`` would pass the largest index of ``t``'s dtype (:data:`STEP_INDEX_MAX`): the index would wrap, or the noise repeat.
+
+    ``t`` traced: nothing is checked (its value is not known). Returns ``None``.
+    """
+    if is_traced(t):
+        return
+    dtype = np.dtype(jnp.result_type(t))
+    top = STEP_INDEX_MAX.get(dtype)
+    if top is None:
+        return                                 # check_state refuses the dtype
+    start = int(t)
+    end = start + int(n_steps)             # the final state's index (the next step's)
+    if end > top:
+        raise ValueError(
+            f"{name} + n_steps would pass the largest step index of {dtype} ({top}): the run "
+            f"starts at step {start} and asks for {int(n_steps)} steps (its final state would "
+            f"be at step {end}); "
+            + ("the index would wrap around. Start from step 0 (state.replace(t=0)) or use an "
+               "int64 step index with jax_enable_x64" if dtype == np.int32 else
+               "the noise would repeat (fold_in keeps 32 bits of t). Start from step 0 with a "
+               "new key (jax.random.fold_in(key, epoch)) for longer runs"))
 
 
 def check_state(state, params, name="state"):
@@ -259,8 +293,13 @@ def check_state(state, params, name="state"):
                              f"from params), got shape {jnp.shape(x)}")
         got = jnp.result_type(x)
         if field == f"{name}.t":
-            if not jnp.issubdtype(got, jnp.integer):
-                raise TypeError(f"{name}.t must be an integer step index, got dtype {got}")
+            if got not in STEP_INDEX_MAX:
+                raise TypeError(f"{name}.t must be an integer step index of dtype int32 (or "
+                                f"int64), got dtype {got}" + (
+                                    f" (it would wrap around after step {np.iinfo(got).max})"
+                                    if jnp.issubdtype(got, jnp.integer) else ""))
+            if not is_traced(x) and int(x) < 0:
+                raise ValueError(f"{name}.t must be a step index >= 0, got {int(x)}")
         elif got != dtype:
             raise TypeError(f"{field} must have the dtype of params ({dtype}), got {got}")
     check_finite({f: x for f, (x, _) in named.items()})
@@ -308,14 +347,28 @@ def check_inputs(inputs, n_steps, n, dtype, name="inputs"):
     """Validate an external current of shape ``(n_steps, n)``; return it as an array of ``dtype``."""
     if inputs is None:
         return None
-    if not is_traced(inputs):
-        try:
-            inputs = jnp.asarray(inputs, dtype)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"{name} must be an array of currents, shape ({n_steps}, {n}), got "
-                            f"{type(inputs).__name__} ({err})") from None
+    try:
+        inputs = real_array(inputs, name, dtype)
+    except TypeError as err:
+        raise TypeError(f"{err} (expected currents of shape ({n_steps}, {n}))") from None
     if jnp.shape(inputs) != (n_steps, n):
         raise ValueError(f"{name} must have shape (n_steps, n) = ({n_steps}, {n}), "
                          f"got {jnp.shape(inputs)}")
     check_finite({name: inputs})
     return jnp.asarray(inputs, dtype)
+
+
+def check_step_args(state, params, key, i_ext, name="step"):
+    """Check the arguments of :func:`izhijax.step` (one step from ``state``); return the key and
+    the current as arrays."""
+    check_params(params)
+    check_state(state, params)
+    check_step_range(state.t, 1)
+    key = check_key(key)
+    if i_ext is not None:
+        i_ext = real_array(i_ext, "i_ext", params.dtype)
+        if jnp.shape(i_ext) != (params.n,):
+            raise ValueError(f"i_ext must have shape (n,) = ({params.n},), got "
+                             f"{jnp.shape(i_ext)}")
+        check_finite({"i_ext": i_ext})
+    return key, i_ext
