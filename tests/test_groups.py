@@ -143,12 +143,16 @@ def test_original_60s_targets():
 
 
 @pytest.mark.slow
-def test_original_60s_all_targets():
-    """The original's N_polychronous on all 800 targets (about 1.3 million anchor sets)."""
+def test_original_60s_every_fourth_target():
+    """The original's group count per target on every fourth of the 800 targets and on the 8
+    targets with groups (11 groups; no group where the original finds none among about 330,000
+    anchor sets). All targets and the 5 h weights' 4305 groups: experiments/polychronization/
+    groups_vs_original.py (output in experiments/polychronization/out/)."""
     post, delay, w, a, d, ne, z = load_test_weights()
-    res = polychronous_groups(post, delay, w, a, d, ne, max_delay=20)
-    assert res.count == int(z["count"])
-    assert np.array_equal(res.per_target(), z["per_target"])
+    targets = np.union1d(np.arange(1, ne, 4), np.flatnonzero(z["per_target"]))
+    res = polychronous_groups(post, delay, w, a, d, ne, max_delay=20, targets=targets)
+    assert res.count == int(z["count"]) == 11
+    assert np.array_equal(res.per_target()[targets], z["per_target"][targets])
 
 
 # ---------------------------------------------------------------------------------------------
