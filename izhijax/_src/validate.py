@@ -291,7 +291,7 @@ def check_state(state, params, name="state"):
         if jnp.shape(x) != expected:
             raise ValueError(f"{field} must have shape {expected} (n = {n}, delay = {delay} "
                              f"from params), got shape {jnp.shape(x)}")
-        got = jnp.result_type(x)
+        got = np.dtype(x.dtype)
         if field == f"{name}.t":
             if got not in STEP_INDEX_MAX:
                 raise TypeError(f"{name}.t must be an integer step index of dtype int32 (or "
