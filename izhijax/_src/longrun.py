@@ -9,23 +9,34 @@ already written and resumes from the last saved state; the noise of step ``t`` d
 :func:`load_chunks` (or :func:`izhijax.load` on the folder) reads it back as one
 :class:`izhijax.Recording`.
 
-Folder layout: ``run.npz`` (network, key, start state, settings) and ``chunk_000000.npz``, ... (the
-recording of each chunk and the state after it).
+Folder layout: ``run.npz`` (network, key, start state, settings and the run's identity
+``run_id``, a random UUID) and ``chunk_000000.npz``, ... (the recording of each chunk, the state
+after it, and ``info = {"run_id", "header_sha256", "chunk", "start", "length"}``). Every chunk is
+bound to its run: to the header's ``run_id`` and checksum, to its index and to the steps it covers
+(its recording's ``t0``, its state's step ``t``); a chunk of another run (even one with the same
+chunking), out of place, or a gap in the chunks is refused, naming the file. A folder with chunks
+but no header is refused too (its network, key and settings are unknown): the header is never
+written over existing chunks.
 """
 
 import hashlib
 import os
+import re
+import uuid
 
 import jax
 import numpy as np
 
-from .io import Checkpoint, load, save
+from .io import Checkpoint, _load_file, _short, save
 from .inputs import Function, Input
 from .simulate import (Recording, _check_divergence, _check_on_divergence, _input_chunk,
                        _prepare, simulate)
 from .validate import check_n_steps
 
 HEADER = "run.npz"
+_SETTINGS = ("n_steps", "chunk_size", "record_spikes", "record_v", "record_u", "inputs_sha256")
+"""The settings a run folder's header holds in its ``info`` (with ``run_id``)."""
+_CHUNK = re.compile(r"chunk_([0-9]{6,})\.npz")
 
 
 def _chunk_file(path, i):
@@ -51,7 +62,8 @@ def simulate_to_disk(params, key, n_steps, path, *, chunk_size, state=None, inpu
 
     Raises:
         ValueError: bad arguments, or ``path`` holds a different run (the message says what
-            differs) or a damaged chunk.
+            differs), chunks without their header ``run.npz``, or a chunk that is damaged,
+            missing, out of place or from another run (the message names the file).
     """
     key, state, inputs, v_index, u_index = _prepare(params, key, n_steps, state, inputs,
                                                     record_v, record_u)
@@ -62,18 +74,22 @@ def simulate_to_disk(params, key, n_steps, path, *, chunk_size, state=None, inpu
                 "inputs_sha256": _inputs_hash(inputs)}
     os.makedirs(path, exist_ok=True)
     header = os.path.join(path, HEADER)
-    if os.path.exists(header):
-        _same_run(header, load(header), params, key, state, settings)
+    found = _read_header(path)
+    if found is None:
+        save(header, params=params, state=state, key=key,
+             info={**settings, "run_id": uuid.uuid4().hex})
+        found = _read_header(path)
     else:
-        save(header, params=params, state=state, key=key, info=settings)
+        _same_run(header, found[0], params, key, state, settings)
+    head, checksum, files = found
+    run_id = head.info["run_id"]
 
-    done = 0
-    while os.path.exists(_chunk_file(path, done)):
-        done += 1
-    last = None if done == 0 else load(_chunk_file(path, done - 1))
+    last = None
+    for last in _chunks(head, checksum, files):      # every chunk there checked before resuming
+        pass
     if last is not None:
         state = last.state
-    for i in range(done, -(-n_steps // chunk_size)):
+    for i in range(len(files), -(-n_steps // chunk_size)):
         if last is not None and last.recording.diverged:
             break
         start = i * chunk_size
@@ -82,11 +98,103 @@ def simulate_to_disk(params, key, n_steps, path, *, chunk_size, state=None, inpu
                               record_u=u_index, record_spikes=record_spikes,
                               inputs=_input_chunk(inputs, start, length),
                               on_divergence="ignore")
-        save(_chunk_file(path, i), recording=rec, state=state)
+        save(_chunk_file(path, i), recording=rec, state=state,
+             info={"run_id": run_id, "header_sha256": checksum, "chunk": i, "start": start,
+                   "length": length})
         last = Checkpoint(rec, None, state, None)
     saved = load_chunks(path)
     _check_divergence(saved.recording.diverged_at, on_divergence, params)
     return saved.state, saved.recording
+
+
+def _chunk_files(path):
+    """The chunk files of a run folder, in order; a missing chunk before others is refused."""
+    found = {}
+    if os.path.isdir(path):
+        for name in os.listdir(path):
+            match = _CHUNK.fullmatch(name)
+            if match and name == os.path.basename(_chunk_file(path, int(match.group(1)))):
+                found[int(match.group(1))] = name
+    gaps = sorted(set(range(len(found))) - set(found))
+    if gaps:
+        raise ValueError(f"{_chunk_file(path, gaps[0])} is missing but later chunks exist (up to "
+                         f"{found[max(found)]}): the run folder is damaged; use another folder")
+    return [os.path.join(path, found[i]) for i in range(len(found))]
+
+
+def _read_header(path):
+    """``(header, checksum, chunk files)`` of a run folder, or None for a folder without a run.
+
+    A folder with chunks but no header is refused: they cannot be told from another run's.
+    """
+    header, files = os.path.join(path, HEADER), _chunk_files(path)
+    if not os.path.exists(header):
+        if files:
+            names = ", ".join(os.path.basename(f) for f in files[:3])
+            raise ValueError(f"{path} holds chunks of a run whose header {HEADER} is missing "
+                             f"({names}{', ...' if len(files) > 3 else ''}): its network, key "
+                             f"and settings are unknown, so the chunks can be neither read nor "
+                             f"resumed; use another folder")
+        return None
+    head, checksum = _load_file(header)
+    info = head.info
+    if (not isinstance(info, dict) or any(k not in info for k in _SETTINGS)
+            or head.params is None or head.state is None or head.key is None):
+        raise ValueError(f"{header} is not the header of an izhijax.simulate_to_disk run (it "
+                         f"lacks the network, start state, key or settings)")
+    return head, checksum, files
+
+
+def _chunks(head, checksum, files):
+    """The chunks of a run folder, each loaded and checked against the run (a generator)."""
+    info = head.info
+    run_id, n_steps, chunk_size = info.get("run_id"), info["n_steps"], info["chunk_size"]
+    start = 0
+    for i, file in enumerate(files):
+        chunk, _ = _load_file(file)
+        start += _check_chunk(file, chunk, i, start, run_id, checksum, n_steps, chunk_size)
+        yield chunk
+
+
+def _check_chunk(file, chunk, i, start, run_id, checksum, n_steps, chunk_size):
+    """Refuse a chunk that is not chunk ``i`` of this run, starting at step ``start``; return its
+    length. A header without ``run_id`` (older izhijax) has chunks without identity."""
+    if start >= n_steps:
+        raise ValueError(f"{file} lies past the end of its run ({n_steps} steps in chunks of "
+                         f"{chunk_size}); it is not a chunk of this run")
+    length = min(chunk_size, n_steps - start)
+    said = chunk.info
+    if run_id is None:
+        if said is not None:
+            raise ValueError(f"{file} is bound to a run ({_short(said)}), but the header of its "
+                             f"folder has no run_id: it is not a chunk of this run")
+    else:
+        if not isinstance(said, dict) or said.get("run_id") != run_id \
+                or said.get("header_sha256") != checksum:
+            got = said.get("run_id") if isinstance(said, dict) else None
+            raise ValueError(f"{file} is a chunk of another run (run_id {str(got)[:64]}; this "
+                             f"folder's run is {run_id} with header checksum {checksum[:12]}...); "
+                             f"use the right folder, or remove it and the chunks after it to "
+                             f"recompute them")
+        expected = {"chunk": i, "start": start, "length": length}
+        got = {k: said.get(k) for k in expected}
+        if any(type(got[k]) is not int or got[k] != v for k, v in expected.items()):
+            raise ValueError(f"{file} is chunk {got['chunk']} of its run, starting at step "
+                             f"{got['start']} with {got['length']} steps; expected chunk {i} "
+                             f"at step {start} with {length} steps (where chunk {i - 1} ended)")
+    if chunk.recording is None or chunk.state is None:
+        raise ValueError(f"{file} holds no recording or no state: it is not a chunk of a run")
+    try:
+        t0, t = int(chunk.recording.t0), int(chunk.state.t)
+        steps = chunk.recording.n_steps
+    except (TypeError, ValueError, IndexError):
+        raise ValueError(f"{file}: its recording's t0 and state's t must be step indices, got "
+                         f"{_short(chunk.recording.t0)} and {_short(chunk.state.t)}") from None
+    if (t0, steps, t) != (start, length, start + length):
+        raise ValueError(f"{file}: its recording covers steps {t0} to {t0 + steps} and its state "
+                         f"is at step {t}; expected steps {start} to {start + length} and the "
+                         f"state at step {start + length}")
+    return length
 
 
 def _inputs_hash(inputs):
@@ -113,19 +221,17 @@ def load_chunks(path):
     Returns:
         :class:`izhijax.io.Checkpoint`: the chunks' recordings joined into one
         :class:`izhijax.Recording` (``None`` if no chunk was written yet), the parameters and key,
-        the state after the last chunk, and the run's settings as ``info``.
+        the state after the last chunk, and the run's settings (and ``run_id``) as ``info``.
 
     Raises:
-        ValueError: the folder has no ``run.npz`` or a chunk is damaged or out of order.
+        ValueError: the folder has no ``run.npz`` (the message says so if it holds chunks), or a
+            chunk is damaged, missing, out of order or from another run (the message names it).
     """
-    header = os.path.join(path, HEADER)
-    if not os.path.exists(header):
+    found = _read_header(path)
+    if found is None:
         raise ValueError(f"{path} is not an izhijax run folder (no {HEADER})")
-    head = load(header)
-    chunks, i = [], 0
-    while os.path.exists(_chunk_file(path, i)):
-        chunks.append(load(_chunk_file(path, i)))
-        i += 1
+    head, checksum, files = found
+    chunks = list(_chunks(head, checksum, files))
     if not chunks:
         return head
     recording = concatenate([c.recording for c in chunks])
@@ -177,7 +283,11 @@ def _same_run(header, saved, params, key, state, settings):
     the key, the network and the start state, bit for bit with its dtype. The message names what
     differs (``params.population('exc').bias``, ``params.weights.w``, ``state.v``...).
     """
-    if saved.info != settings:
+    if "run_id" not in saved.info:
+        raise ValueError(f"{header} was written by an older izhijax, whose chunks are not bound "
+                         f"to their run: read it with izhijax.load_chunks, and use another "
+                         f"folder to run it again")
+    if {k: v for k, v in saved.info.items() if k != "run_id"} != settings:
         diff = sorted(k for k in settings if saved.info.get(k) != settings[k])
         raise ValueError(f"{header} holds a run with other settings ({', '.join(diff)}): "
                          f"{ {k: saved.info.get(k) for k in diff} } != "

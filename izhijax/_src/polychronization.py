@@ -322,8 +322,7 @@ def run(net, inputs, key, seconds, path=None, *, checkpoint_every=60, snapshot_e
 
 
 def _atomic_npy(path, array):
-    import tempfile
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".npy")
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
+    """Write ``array`` to the ``.npy`` file ``path`` whole or not at all (as :mod:`izhijax.io`
+    writes its files: a unique temporary file in the same folder, synced, renamed)."""
+    from .io import _write_atomic
+    _write_atomic(path, lambda f: np.save(f, array))
