@@ -18,7 +18,6 @@ import dataclasses
 import datetime
 import json
 import os
-import tempfile
 import uuid
 from typing import Optional
 
@@ -396,30 +395,14 @@ def to_nwb(path, rec, params=None, *, session_description="Izhikevich network si
 
 
 def _write_atomic(path, nwb, pynwb):
-    from .io import _umask
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp.nwb",
-                               dir=folder)     # .nwb: pynwb warns about other names
-    os.close(fd)
-    try:
+    """Write the NWB file whole or not at all (:func:`izhijax._src.io._write_atomic`)."""
+    from .io import _write_atomic as write_atomic
+
+    def write(tmp):
         with pynwb.NWBHDF5IO(tmp, mode="w") as io:
             io.write(nwb)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError, AttributeError):
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+
+    write_atomic(os.fspath(path), write, suffix=".tmp.nwb", by_name=True)  # pynwb warns on others
 
 
 @dataclasses.dataclass(frozen=True)

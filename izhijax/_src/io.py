@@ -910,22 +910,30 @@ def _umask():
     return 0o022
 
 
-def _write_atomic(path, write):
+def _write_atomic(path, write, *, suffix=".tmp", by_name=False):
     """Write a file whole or not at all: ``write(f)`` fills a unique temporary file in the
-    target's folder (``.<name>.<random>.tmp``), which is synced and renamed over ``path``.
+    target's folder (``.<name>.<random><suffix>``), which is synced and renamed over ``path``.
 
     Readers of ``path`` see the old file or the new one, never part of one, also with several
     writers at once (each has its own temporary file; the last rename wins); a crash leaves at most
     the temporary file, never a partial ``path``. The file gets the permissions ``open`` gives.
+    With ``by_name`` the writer gets the temporary file's name instead of an open file (for
+    libraries that open files themselves, such as HDF5's).
     """
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=suffix,
                                dir=folder)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
+        if by_name:
+            os.close(fd)
+            write(tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        else:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
         with contextlib.suppress(OSError):
             os.chmod(tmp, 0o666 & ~_umask())     # mkstemp's 0600 -> what open() would give
         os.replace(tmp, path)
