@@ -3,6 +3,7 @@
 from ._src.fit import (  # noqa: F401
     fit,
     FitResult,
+    FitDivergenceError,
     evaluate,
     rates_of,
     population_parameters,
@@ -18,7 +19,8 @@ from ._src.fit import (  # noqa: F401
 )
 
 __all__ = [
-    "fit", "FitResult", "evaluate", "rates_of", "population_parameters", "population_names",
+    "fit", "FitResult", "FitDivergenceError", "evaluate", "rates_of", "population_parameters",
+    "population_names",
     "field_parameters", "population_loss", "neuron_loss", "mse", "relative_error", "project",
     "BOUNDS", "LOSSES",
 ]

@@ -13,6 +13,8 @@ import pytest
 
 import izhijax as izj
 from izhijax._src.simulate import noise_block
+from izhijax._src import memory
+from izhijax._src import sweep as sweep_module
 from izhijax._src.sweep import _batch, summaries
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -183,6 +185,128 @@ def test_bad_values_raise(small):
         izj.sweep.run(small, key, 10, {"bias": [1.0, 2.0], "noise_scale": [1.0]}, grid=False)
     with pytest.raises(ValueError, match="1-D"):
         izj.sweep.run(small, key, 10, {"bias": [[1.0]]})
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("a batch was compiled or run: the bad argument was not caught at entry")
+
+
+def _noise_amp(params, values):
+    """A value the sweep does not name: the noise amplitude of every neuron, set directly."""
+    return params.replace(noise_amp=values["amp"])
+
+
+def _key_array():
+    return jax.random.split(jax.random.key(0), 2)
+
+
+BAD_SWEEPS = [
+    # (id, keyword arguments changed from a good call, error, message fragment)
+    ("negative noise_amp", dict(axes={"noise_amp": [-1.0, 1.0]}), ValueError,
+     r"axes\['noise_amp'\] must be >= 0 \(a noise amplitude or a factor on it\), "
+     r"got -1.0 at index 0"),
+    ("negative noise_scale", dict(axes={"noise_scale": [1.0, -0.5]}), ValueError,
+     r"axes\['noise_scale'\] must be >= 0 .*got -0.5 at index 1"),
+    ("negative population noise", dict(axes={"exc.noise_amp": [-2.0]}), ValueError,
+     r"axes\['exc.noise_amp'\] must be >= 0"),
+    ("negative population noise scale", dict(axes={"inh_noise_scale": [-2.0]}), ValueError,
+     r"axes\['inh_noise_scale'\] must be >= 0"),
+    ("apply makes noise negative", dict(axes={"amp": [-1.0, 2.0]}, apply=_noise_amp), ValueError,
+     r"axes\['amp'\]: the network at amp=-1 is invalid: params.population\('exc'\)"
+     r".noise_amp must be >= 0, got -1.0"),
+    ("nan value", dict(axes={"bias": [1.0, np.nan]}), ValueError,
+     r"axes\['bias'\] must be finite \(in the network's dtype float64\), got nan at index 1"),
+    ("inf value", dict(axes={"a": [np.inf]}), ValueError, r"axes\['a'\] must be finite"),
+    ("unknown name", dict(axes={"nonsense": [1.0]}), ValueError,
+     r"unknown sweep value 'nonsense' in axes: expected one of \('weight_scale'"),
+    ("unknown population", dict(axes={"thal.bias": [1.0]}), ValueError,
+     r"unknown sweep value 'thal.bias'"),
+    ("2-D values", dict(axes={"bias": [[1.0]]}), ValueError,
+     r"axes\['bias'\] must be a non-empty 1-D sequence of values, got shape \(1, 1\)"),
+    ("empty values", dict(axes={"bias": []}), ValueError, r"got shape \(0,\)"),
+    ("text values", dict(axes={"bias": ["x"]}), TypeError,
+     r"axes\['bias'\] must be a 1-D sequence of numbers"),
+    ("no axes", dict(axes={}), ValueError, r"axes must be a non-empty dict"),
+    ("axes a list", dict(axes=[("bias", [1.0])]), ValueError, r"axes must be a non-empty dict"),
+    ("trials 0", dict(trials=0), ValueError,
+     r"trials must be a positive integer, a 1-D array of typed PRNG keys or None, got 0"),
+    ("trials negative", dict(trials=-3), ValueError, r"trials must be a positive integer.*got -3"),
+    ("trials float", dict(trials=2.0), ValueError, r"trials must be a positive integer.*got 2.0"),
+    ("trials True", dict(trials=True), ValueError, r"trials must be a positive integer.*got True"),
+    ("trials raw keys", dict(trials=np.zeros((3, 2), np.uint32)), ValueError,
+     r"trials must be .*typed PRNG keys.*got dtype uint32 shape \(3, 2\)"),
+    ("trials 2-D keys", dict(trials=_key_array()[None]), ValueError,
+     r"non-empty 1-D array of typed PRNG keys"),
+    ("batch_size 0", dict(batch_size=0), ValueError,
+     r"batch_size must be a positive integer or None \(all networks at once\), got 0"),
+    ("batch_size float", dict(batch_size=2.5), ValueError, r"batch_size must be .*got 2.5"),
+    ("batch_size True", dict(batch_size=True), ValueError, r"batch_size must be .*got True"),
+    ("n_steps float", dict(n_steps=10.5), ValueError,
+     r"n_steps must be a positive integer, got 10.5"),
+    ("n_steps 0", dict(n_steps=0), ValueError, r"n_steps must be a positive integer, got 0"),
+    ("n_steps past int32", dict(n_steps=2**31), ValueError,
+     r"^n_steps must be at most 2147483647 \(a run's step index is int32\), got 2147483648$"),
+    ("n_steps huge", dict(n_steps=10**300), ValueError, r"n_steps must be at most .*got 1.00e\+300$"),
+    ("key int", dict(key=0), TypeError, r"key must be a PRNG key from jax.random.key\(seed\)"),
+    ("key array", dict(key=_key_array()), ValueError, r"key must be a single PRNG key"),
+    ("params dict", dict(params={}), TypeError, r"params must be an izhijax.Network, got dict"),
+    ("grid text", dict(grid="yes"), TypeError,
+     r"grid must be True \(Cartesian product\) or False \(zip the axes\), got 'yes'"),
+    ("zip unequal", dict(axes={"bias": [1.0, 2.0], "a": [0.02]}, grid=False), ValueError,
+     r"grid=False needs values of equal length"),
+    ("summarize None", dict(summarize=None), TypeError, r"summarize must be a function"),
+    ("apply not callable", dict(apply=3), TypeError, r"apply must be a function, got int"),
+    ("record_spikes text", dict(record_spikes="yes"), TypeError,
+     r"record_spikes must be True or False"),
+    ("no devices", dict(devices=[]), ValueError, r"devices must name at least one device"),
+    ("on_divergence", dict(on_divergence="sometimes"), ValueError, r"on_divergence must be one of"),
+]
+
+
+@pytest.mark.parametrize("case, change, error, fragment", BAD_SWEEPS,
+                         ids=[c[0] for c in BAD_SWEEPS])
+def test_every_argument_is_checked_at_entry(small, monkeypatch, case, change, error, fragment):
+    """Each bad argument raises its documented error naming the field, before any batch runs."""
+    monkeypatch.setattr(sweep_module, "_batch", _never)
+    call = dict(params=small, key=jax.random.key(0), n_steps=10, axes={"bias": [1.0, 2.0]})
+    call.update(change)
+    with pytest.raises(error) as info:
+        izj.sweep.run(call.pop("params"), call.pop("key"), call.pop("n_steps"), call.pop("axes"),
+                      **call)
+    assert info.type is error
+    assert re.search(fragment, str(info.value)), str(info.value)
+
+
+def test_float32_network_refuses_values_beyond_its_range():
+    p32 = izj.izhikevich2003(jax.random.key(2), n_exc=8, n_inh=2, dtype=jnp.float32)
+    with pytest.raises(ValueError, match=r"axes\['c'\] must be finite \(in the network's dtype "
+                                         r"float32\), got 1e\+39 at index 0"):
+        izj.sweep.run(p32, jax.random.key(0), 10, {"c": [1e39]})
+
+
+def test_too_large_sweep_is_refused_before_allocating(small, monkeypatch):
+    """A sweep larger than the memory stops at entry with how much it needs; when only the batch
+    is too large the message names a batch_size that fits, and that batch_size runs."""
+    monkeypatch.delenv("IZHIJAX_MEMORY_CHECK", raising=False)
+    monkeypatch.setattr(sweep_module, "_batch", _never)
+    with pytest.raises(ValueError) as info:
+        izj.sweep.run(small, jax.random.key(0), 20000, {"bias": np.linspace(0, 5, 1000)},
+                      trials=10**8)
+    message = str(info.value)
+    assert re.match(r"sweep of 100000000000 networks x 20000 steps needs about [\d.]+ PiB "
+                    r"\(.*\); this machine has [\d.]+ [KMGT]iB available; use fewer points or "
+                    r"trials, a smaller batch_size or a shorter duration", message), message
+    # 1 MiB available: 100 networks x 2000 steps at once are too many; the advice names a size.
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 2**20)
+    axes = {"bias": np.linspace(0, 5, 100)}
+    with pytest.raises(ValueError, match=r"use batch_size=(\d+) or less") as info:
+        izj.sweep.run(small, jax.random.key(0), 2000, axes)
+    fits = int(re.search(r"batch_size=(\d+)", str(info.value)).group(1))
+    assert 1 <= fits < 100
+    monkeypatch.undo()
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 2**20)
+    res = izj.sweep.run(small, jax.random.key(0), 2000, {"bias": [0.0, 5.0]}, batch_size=fits)
+    assert res["rate_exc"].shape == (2,)
 
 
 def test_shared_weights_are_not_copied_per_network(small):

@@ -10,7 +10,15 @@
     izhijax polychronization [--seconds S | --hours H] [--seed S] [--dir DIR] [--x64] [--exact]
                              [--checkpoint-every S] [--snapshot-every S] [--out FILE.png]
 
-A bad flag or value prints one line, ``izhijax: error: ...``, and exits with status 2.
+A bad flag or value prints one line, ``izhijax: error: ...``, and exits with status 2; that includes
+every output file or folder that cannot be written (checked while parsing, before anything runs).
+A failure while running (a file that cannot be written after all, a diverged run, a request larger
+than the memory this machine has: :mod:`izhijax._src.memory` estimates it before anything is
+built) prints one line and exits with status 1. Output into a pipe that closes early
+(``izhijax fig3 | head -1``) ends quietly with status 141 (128 + SIGPIPE, what a shell reports for
+``yes | head -1``), after Python's recommended handling: the rest of stdout goes to ``os.devnull``.
+Warnings print one line each, ``izhijax: warning: ...``; Ctrl-C prints ``izhijax: error:
+interrupted`` and exits with status 130.
 
 Start-up: this module and ``import izhijax`` load no JAX (izhijax's imports are lazy), so ``--help``
 and a bad flag answer at once; a subcommand imports JAX when it runs.
@@ -58,6 +66,20 @@ def _duration_ms(text):
     return value
 
 
+MAX_RUN_MS = 1e9
+"""Longest ``sweep`` / ``fit`` duration in ms: 2e9 steps at the smallest dt (0.5 ms), within the
+int32 step index of a run."""
+
+
+def _run_ms(text):
+    """A positive duration in ms of a run that is not kept whole: at most 1e9 (11.6 days)."""
+    value = _positive_float(text)
+    if value > MAX_RUN_MS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_RUN_MS:.0e} ms (a run's step "
+                                         f"index is int32), got {text!r}")
+    return value
+
+
 def _seed(text):
     try:
         value = int(text)
@@ -78,15 +100,96 @@ def _positive_int(text):
     return value
 
 
+def _probe(path, folder=False):
+    """Why ``path`` cannot be written (None if it can), found by trying, leaving nothing behind:
+    an existing file is opened for appending (nothing written), a new file or folder is created
+    and removed, an existing folder gets a temporary file. Trying catches what permission bits
+    miss: a read-only file system, a process running as root, /proc."""
+    import tempfile
+    try:
+        if folder and os.path.isdir(path):
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".izhijax-probe-"):
+                pass
+        elif folder:
+            os.rmdir(tempfile.mkdtemp(dir=os.path.dirname(path), prefix=".izhijax-probe-"))
+        elif os.path.exists(path):
+            with open(path, "ab"):
+                pass
+        else:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            os.unlink(path)
+    except OSError as err:
+        return (err.strerror or type(err).__name__).lower()
+    return None
+
+
 def _writable(suffix):
+    """An output file: a ``suffix`` name, not a folder, in an existing folder, writable (tried)."""
     def check(text):
-        folder = os.path.dirname(os.path.abspath(text))
-        if not os.path.isdir(folder):
-            raise argparse.ArgumentTypeError(f"folder {folder!r} does not exist")
+        if not text:
+            raise argparse.ArgumentTypeError("expected a file name, got ''")
         if suffix and not text.lower().endswith(suffix):
             raise argparse.ArgumentTypeError(f"expected a {suffix} file name, got {text!r}")
+        path = os.path.abspath(text)
+        if os.path.isdir(path):
+            raise argparse.ArgumentTypeError(f"{text!r} is a folder, expected a file name")
+        folder = os.path.dirname(path)
+        if not os.path.isdir(folder):
+            raise argparse.ArgumentTypeError(f"folder {folder!r} does not exist")
+        problem = _probe(path)
+        if problem:
+            raise argparse.ArgumentTypeError(f"cannot write {text!r}: {problem}")
         return text
+    check.output = suffix          # marks an output option (tests/test_cli_errors.py)
     return check
+
+
+def _folder(text):
+    """A run folder: an existing writable folder, or a new one in an existing writable folder."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a folder name, got ''")
+    path = os.path.abspath(text)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a folder")
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"folder {parent!r} does not exist")
+    problem = _probe(path, folder=True)
+    if problem:
+        raise argparse.ArgumentTypeError(f"cannot write into {text!r}: {problem}")
+    return text
+
+
+_folder.output = "folder"
+
+
+def _neurons(text):
+    """A network size for ``fit``: at least 2, at most 10**7 (its weights are a dense n x n
+    matrix)."""
+    value = _positive_int(text)
+    if not 2 <= value <= MAX_NEURONS:
+        raise argparse.ArgumentTypeError(f"expected an integer from 2 (one excitatory, one "
+                                         f"inhibitory) to {MAX_NEURONS} (the weights are a dense "
+                                         f"n x n matrix), got {text!r}")
+    return value
+
+
+def _hours(text):
+    """Simulated hours, at most what an int64 count of seconds holds."""
+    value = _positive_float(text)
+    if value * 3600 >= 2**63:
+        raise argparse.ArgumentTypeError(f"expected at most {2**63 / 3600:.3g} hours, got {text!r}")
+    return value
+
+
+MAX_NEURONS = 10**7
+"""Largest ``fit --neurons`` (its dense weights: 400 TB in float32)."""
+MAX_AXIS_POINTS = 10**6
+"""Most values of one ``sweep`` axis (``NAME=START:STOP:NUM``)."""
+
+
+class _UsageError(ValueError):
+    """A bad value found after parsing (it needs the network): one line, exit status 2."""
 
 
 SWEEP_NAMES = ("weight_scale", "exc_weight_scale", "inh_weight_scale", "noise_scale",
@@ -108,6 +211,9 @@ def _axis(text):
             num = int(num)
             if num < 1:
                 raise ValueError
+            if num > MAX_AXIS_POINTS:
+                raise argparse.ArgumentTypeError(f"at most {MAX_AXIS_POINTS} values per axis, got "
+                                                 f"{num} for {name}")
             values = [float(start) + (float(stop) - float(start)) * i / max(num - 1, 1)
                       for i in range(num)]
         else:
@@ -116,6 +222,9 @@ def _axis(text):
         raise argparse.ArgumentTypeError(f"bad values for {name}: {spec!r}") from None
     if not all(abs(v) < float("inf") for v in values):
         raise argparse.ArgumentTypeError(f"values for {name} must be finite, got {spec!r}")
+    if "noise" in name and min(values) < 0:
+        raise argparse.ArgumentTypeError(f"values for {name} must be >= 0 (a noise amplitude or a "
+                                         f"factor on it), got {spec!r}")
     return name, values
 
 
@@ -199,7 +308,7 @@ def build_parser():
     sw.add_argument("--y", type=_axis, default=("noise_scale", [0.4 + 1.6 * i / 15 for i in range(16)]),
                     help="second axis (default noise_scale=0.4:2:16)")
     sw.add_argument("--trials", type=_positive_int, default=1, help="trial keys per grid point (default 1)")
-    sw.add_argument("--duration", type=_positive_float, default=1000.0,
+    sw.add_argument("--duration", type=_run_ms, default=1000.0,
                     help="simulated time per network in ms (default 1000)")
     sw.add_argument("--seed", type=_seed, default=0, help="seed of the network and the noise")
     sw.add_argument("--variant", choices=VARIANTS, default="brian2", help="Fig. 3 variant")
@@ -224,12 +333,12 @@ def build_parser():
     ft.add_argument("--lr", type=_positive_float, default=0.05, help="Adam learning rate (default 0.05)")
     ft.add_argument("--batch", type=_positive_int, default=2,
                     help="noise keys averaged per optimizer step (default 2)")
-    ft.add_argument("--duration", type=_positive_float, default=1000.0,
+    ft.add_argument("--duration", type=_run_ms, default=1000.0,
                     help="simulated time per run in ms (default 1000)")
     ft.add_argument("--seed", type=_seed, default=0, help="seed of the network and noise (default 0)")
     ft.add_argument("--variant", choices=VARIANTS, default="brian2",
                     help="which seed's schedule to follow (default brian2)")
-    ft.add_argument("--neurons", type=_positive_int, default=1000,
+    ft.add_argument("--neurons", type=_neurons, default=1000,
                     help="network size, 80%% excitatory (default 1000)")
     ft.add_argument("--out", type=_writable(".png"), default="fit.png",
                     help="PNG file for the loss curve and rates (default fit.png)")
@@ -247,7 +356,7 @@ def build_parser():
     length = pc.add_mutually_exclusive_group()
     length.add_argument("--seconds", type=_positive_int, default=None,
                         help="simulated seconds (default 60)")
-    length.add_argument("--hours", type=_positive_float, default=None,
+    length.add_argument("--hours", type=_hours, default=None,
                         help="simulated hours (5 in the paper)")
     pc.add_argument("--seed", type=_seed, default=0, help="seed of the wiring and input (default 0)")
     pc.add_argument("--dir", type=_folder, default="polychronization_run",
@@ -266,15 +375,6 @@ def build_parser():
                          "float64 arithmetic is the C program's to the bit (with --x64)")
     pc.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
-
-
-def _folder(text):
-    parent = os.path.dirname(os.path.abspath(text))
-    if not os.path.isdir(parent):
-        raise argparse.ArgumentTypeError(f"folder {parent!r} does not exist")
-    if os.path.exists(text) and not os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a folder")
-    return text
 
 
 def fig3(args):
@@ -303,6 +403,11 @@ def fig3(args):
     net_key, noise_key = jax.random.split(jax.random.key(args.seed))
     params = izj.izhikevich2003(net_key, variant=args.variant, propagation=args.propagation)
     n_steps = max(1, round(args.duration / params.config.dt))
+    from .memory import check_memory, simulation_bytes
+    # two recordings at once: a run's and the previous run's, until it is released
+    check_memory(simulation_bytes(params, n_steps, 1, 0, True, batch=2),
+                 f"fig3 run of {params.n} neurons x {n_steps} steps", _device(jax),
+                 advice="use a shorter --duration")
     jax.block_until_ready(params)
     lap("build")
     run, compile_s = izj.compile_simulation(params, noise_key, n_steps, on_divergence="raise")
@@ -375,6 +480,8 @@ def patterns(args):
     fig.savefig(args.out, dpi=110)
     print(f"  figure {args.out}")
     return 1 if missed else 0
+
+
 def sweep(args):
     if args.x[0] == args.y[0]:
         print(f"izhijax: error: --x and --y sweep the same value {args.x[0]!r}", file=sys.stderr)
@@ -398,7 +505,9 @@ def sweep(args):
     print(f"izhijax sweep: {' x '.join(f'{d}[{n}]' for d, n in zip(res.dims, res.shape))} = "
           f"{total} networks of {n_steps} steps ({n_steps * params.config.dt:g} ms), variant "
           f"{args.variant}, {jax.device_count()} {jax.default_backend()} device(s)")
-    with np.errstate(all="ignore"):
+    import warnings
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # all-NaN summaries of a short run
         for name in ("rate_exc", "rate_inh", "rhythm_hz", "chi"):
             v = np.asarray(res[name], float)
             print(f"  {name:<10s} {np.nanmin(v):9.2f} .. {np.nanmax(v):9.2f}")
@@ -410,6 +519,9 @@ def sweep(args):
         with open(args.json, "w") as f:
             json.dump(res.to_dict(), f)
         print(f"  summaries  {args.json}")
+    return 0
+
+
 def fit(args):
     import json
 
@@ -422,13 +534,29 @@ def fit(args):
     import izhijax as izj
     from izhijax.plot import fit_curves
 
-    if args.neurons < 2:
-        raise ValueError("--neurons must be at least 2 (one excitatory, one inhibitory)")
+    from .memory import (Estimate, check_memory, fit_bytes, format_count, network_bytes,
+                         simulation_bytes)
+
     n_exc = max(1, min(args.neurons - 1, round(0.8 * args.neurons)))
     net_key, fit_key, eval_key = jax.random.split(jax.random.key(args.seed), 3)
-    params = izj.izhikevich2003(net_key, n_exc=n_exc, n_inh=args.neurons - n_exc,
-                                variant=args.variant)
-    n_steps = max(1, round(args.duration / params.config.dt))
+    build_net = lambda: izj.izhikevich2003(net_key, n_exc=n_exc, n_inh=args.neurons - n_exc,
+                                           variant=args.variant)
+    shapes = jax.eval_shape(build_net)          # the network's shapes: nothing allocated yet
+    n_steps = max(1, round(args.duration / shapes.config.dt))
+    top = 1000.0 / shapes.config.dt             # one spike per step
+    for flag, rate in (("--exc", args.exc), ("--inh", args.inh)):
+        if rate > top:
+            raise _UsageError(f"argument {flag}: expected at most {top:g} Hz (one spike per "
+                              f"{shapes.config.dt:g} ms step), got {rate:g}")
+    need = (Estimate({"network": network_bytes(shapes)})
+            + fit_bytes(shapes, n_steps, args.batch, n_iters=args.iters, n_theta=6)
+            + simulation_bytes(shapes, n_steps, 0, 0, False))
+    check_memory(need, f"fit of {args.neurons} neurons, {args.batch} run(s) x "
+                       f"{format_count(n_steps)} steps per optimizer step, {args.iters} iterations",
+                 _device(jax),
+                 advice="use fewer --neurons, a smaller --batch, a shorter --duration or fewer "
+                        "--iters")
+    params = build_net()
     theta, build = izj.fit.population_parameters(params)
     targets = {"exc": args.exc, "inh": args.inh}
     loss = izj.fit.population_loss(targets, params)
@@ -439,9 +567,14 @@ def fit(args):
           f"{args.neurons - n_exc} steps={n_steps} targets exc {args.exc:g} Hz / inh "
           f"{args.inh:g} Hz, adam({args.lr:g}), {args.batch} keys per step")
     start = time.perf_counter()
-    result = izj.fit.fit(theta, build, loss, optax.adam(args.lr), fit_key, n_steps,
-                         n_iters=args.iters, batch=args.batch, progress=not args.no_progress,
-                         tol=4e-4, summary=lambda r: dict(zip(("exc", "inh"), pops(r))))
+    from .fit import FitDivergenceError
+    try:
+        result = izj.fit.fit(theta, build, loss, optax.adam(args.lr), fit_key, n_steps,
+                             n_iters=args.iters, batch=args.batch, progress=not args.no_progress,
+                             tol=4e-4, summary=lambda r: dict(zip(("exc", "inh"), pops(r))))
+    except FitDivergenceError as err:
+        raise FloatingPointError(f"the fit stopped at optimizer step {err.iteration}: {err.cause}; "
+                                 f"try a smaller --lr (now {args.lr:g})") from None
     fit_s = time.perf_counter() - start
     after = pops(izj.fit.evaluate(result.params, eval_keys, n_steps))
     steps = len(result.history["loss"])
@@ -461,6 +594,16 @@ def fit(args):
                        "loss": result.history["loss"].tolist()}, f, indent=1)
         print(f"  numbers         {args.json}")
     return 0
+
+
+STATS_BYTES_PER_SECOND = 200
+"""Host memory a polychronization run keeps per simulated second (its statistics row)."""
+
+
+def _device(jax):
+    """The device a subcommand computes on, or None for the host's CPU."""
+    device = jax.devices()[0]
+    return None if device.platform == "cpu" else device
 
 
 def polychronization(args):
@@ -483,6 +626,12 @@ def polychronization(args):
         if args.seconds is None else args.seconds
     net_key, run_key = jax.random.split(jax.random.key(args.seed))
     net, stim = izj.polychronization2006(net_key)
+    from .memory import Estimate, check_memory, format_count, simulation_bytes
+    steps = int(round(1000.0 / net.config.dt))
+    need = (simulation_bytes(net, steps, 0, 0, False)
+            + Estimate({"statistics": STATS_BYTES_PER_SECOND * seconds}))
+    check_memory(need, f"polychronization run of {format_count(seconds)} s", _device(jax),
+                 advice="use fewer --seconds or --hours")
     dtype = "float64" if args.x64 else "float32"
     print(f"izhijax polychronization: seed={args.seed} {seconds} s simulated, {dtype}"
           f"{', exact (no FMA)' if args.exact else ''}, folder {args.dir}")
@@ -512,14 +661,72 @@ def polychronization(args):
     return 0
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+def _error(message, code):
+    text = " ".join(str(message).splitlines())         # one line, whatever the message
     try:
-        return {"fig3": fig3, "patterns": patterns, "sweep": sweep, "fit": fit,
+        print(f"izhijax: error: {text}", file=sys.stderr)
+    except (BrokenPipeError, OSError):      # stderr closed too: the exit status says it
+        pass
+    return code
+
+
+def _quiet_stdout():
+    """After a closed pipe: send the rest of stdout to os.devnull, so that the flush at exit does
+    not raise again (the Python documentation's note on SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _out_of_memory(err):
+    """True for an allocator's out-of-memory error (XLA's RESOURCE_EXHAUSTED)."""
+    return "RESOURCE_EXHAUSTED" in str(err) or "Out of memory" in str(err)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings of the command as one line each, ``izhijax: warning: ...`` (no source line)."""
+    text = " ".join(str(message).split())
+    try:
+        print(f"izhijax: warning: {text} ({category.__name__})", file=sys.stderr if file is None
+              else file)
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def main(argv=None):
+    import warnings
+    args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        return _run(args)
+
+
+def _run(args):
+    try:
+        code = {"fig3": fig3, "patterns": patterns, "sweep": sweep, "fit": fit,
                 "polychronization": polychronization}[args.command](args)
+        sys.stdout.flush()          # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
+    except KeyboardInterrupt:
+        return _error("interrupted", 130)
+    except _UsageError as err:
+        return _error(err, 2)
     except (OSError, ValueError, FloatingPointError) as err:     # FloatingPointError: divergence
-        print(f"izhijax: error: {err}", file=sys.stderr)
-        return 1
+        return _error(err, 1)
+    except MemoryError as err:
+        return _error(f"out of memory{': ' + str(err) if str(err) else ''}; ask for less (a "
+                      f"shorter duration, fewer networks or neurons)", 1)
+    except RuntimeError as err:
+        if not _out_of_memory(err):
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return _error(f"out of memory: {first}; ask for less (a shorter duration, fewer "
+                      f"networks or neurons)", 1)
 
 
 if __name__ == "__main__":

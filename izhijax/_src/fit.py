@@ -12,6 +12,21 @@ Each iteration draws fresh noise keys (``fold_in(key, iteration)``, split ``batc
 the rates of :func:`izhijax.simulate`'s recording over them (``jax.vmap``; under ``jax.grad`` the
 counts carry the surrogate gradient), steps the optimizer and projects ``theta``
 back into its bounds. Evaluation runs the plain :func:`izhijax.simulate` on keys the fit never saw.
+
+Checks. :func:`fit` validates every argument before compiling or allocating anything (``theta``
+finite floating arrays of one dtype, ``n_steps``, ``n_iters``, ``batch``, ``key``, ``bounds``, the
+optimizer an ``optax.GradientTransformation``, ``loss`` a function of the rates returning a scalar,
+``build(theta)`` a valid network) and refuses a step that needs more memory than the machine has
+(:func:`izhijax._src.memory.fit_bytes`).
+
+A fit that stops being finite. If the loss, or the parameters after an update, become NaN or
+infinite (too large a learning rate, a diverging simulation), :func:`fit` stops and raises
+:class:`FitDivergenceError` (a ``FloatingPointError``) naming the iteration and the cause; the
+error's ``result`` holds the :class:`FitResult` up to the last finite parameters. Raising is what
+diffrax does by default (``diffeqsolve(..., throw=True)``): a silent NaN result is an outcome a
+caller could miss. To skip the updates whose gradient is NaN or infinite instead of stopping, wrap
+the optimizer in ``optax.apply_if_finite`` (the skipped updates leave ``theta`` finite, so the fit
+goes on).
 """
 
 from typing import NamedTuple
@@ -21,8 +36,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from . import memory
 from .connectivity import PreScaled, is_format
 from .simulate import simulate
+from .sweep import _check_steps
+from .validate import check_finite, check_key, check_n_steps, check_params
 
 BOUNDS = {"a": (1e-4, None), "b": (1e-4, None), "noise_amp": (0.0, None), "w_exc": (0.0, None),
           "w_inh": (0.0, None), "noise_exc": (0.0, None), "noise_inh": (0.0, None)}
@@ -151,7 +169,22 @@ def population_parameters(params, names=None):
 
 def rates_of(params, key, n_steps, checkpoint=None):
     """Rate of every neuron in Hz, ``(n,)``, from :func:`izhijax.simulate`'s counts; under
-    ``jax.grad`` they carry the surrogate gradient."""
+    ``jax.grad`` they carry the surrogate gradient.
+
+    Args:
+        params: :class:`izhijax.Network` (may be traced).
+        key: PRNG key of the run.
+        n_steps: steps (a positive integer).
+        checkpoint: gradient checkpointing chunk in steps, or None.
+
+    Raises:
+        ValueError, TypeError: a bad ``n_steps``, ``checkpoint``, ``key`` or ``params``
+            (:mod:`izhijax._src.validate`), before anything is compiled.
+    """
+    n_steps = _check_steps(n_steps)
+    if checkpoint is not None:
+        checkpoint = check_n_steps(checkpoint, "checkpoint")
+    key = check_key(key)
     _, rec = simulate(params, key, n_steps, record_v=(), record_spikes=False,
                       checkpoint=checkpoint, differentiable=True, on_divergence="ignore")
     return rec.counts / (n_steps * params.config.dt * 1e-3)
@@ -182,20 +215,125 @@ class FitResult(NamedTuple):
     history: dict
 
 
+class FitDivergenceError(FloatingPointError):
+    """:func:`fit` stopped: the loss or the updated parameters became NaN or infinite.
+
+    Attributes:
+        iteration: the optimizer step at which it happened.
+        cause: what became non-finite, in words (``"the loss is nan"``).
+        result: :class:`FitResult` of the iterations before, ``theta`` the last finite parameters.
+    """
+
+    def __init__(self, message, iteration, cause, result):
+        super().__init__(message)
+        self.iteration = iteration
+        self.cause = cause
+        self.result = result
+
+
+def _positive_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_theta(theta):
+    """``theta`` as a pytree of JAX arrays of one floating dtype, every value finite.
+
+    Python numbers take the dtype of the arrays beside them (the default float if there are none).
+    """
+    if not isinstance(theta, dict):
+        raise TypeError(f"theta must be a dict name -> array of free variables (as "
+                        f"population_parameters gives), got {type(theta).__name__}")
+    paths = jax.tree_util.tree_leaves_with_path(theta)
+    if not paths:
+        raise ValueError(f"theta must hold at least one array of free variables, got {theta!r}")
+    arrays = {}
+    for path, leaf in paths:
+        name = "theta" + jax.tree_util.keystr(path)
+        try:
+            x = jnp.asarray(leaf)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be an array of numbers, got "
+                            f"{type(leaf).__name__}") from None
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(f"{name} must be a floating array (write 1.0, not 1), got dtype "
+                            f"{x.dtype}")
+        arrays[name] = x
+    strong = {}
+    for name, x in arrays.items():
+        if not getattr(x, "weak_type", False):
+            strong.setdefault(x.dtype, name)
+    if len(strong) > 1:
+        (d1, n1), (d2, n2) = list(strong.items())[:2]
+        raise TypeError(f"theta must have one floating dtype, got {n1} {d1} and {n2} {d2}")
+    dtype = next(iter(strong), None)
+    arrays = {k: x if dtype is None else x.astype(dtype) for k, x in arrays.items()}
+    check_finite(arrays)
+    leaves = list(arrays.values())
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(theta), leaves)
+
+
+def _check_bounds(bounds):
+    if not isinstance(bounds, dict):
+        raise TypeError(f"bounds must be a dict name -> (low, high), got {type(bounds).__name__}")
+    for name, pair in bounds.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"bounds[{name!r}] must be a pair (low, high) with None for open, "
+                             f"got {pair!r}")
+        values = []
+        for side, x in zip(("low", "high"), pair):
+            if x is None:
+                values.append(None)
+                continue
+            try:
+                v = np.asarray(x, dtype=float)
+            except (TypeError, ValueError):
+                raise TypeError(f"bounds[{name!r}] {side} must be a number or None, got "
+                                f"{type(x).__name__}") from None
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"bounds[{name!r}] {side} must be finite or None (open), got "
+                                 f"{x!r}")
+            values.append(v)
+        low, high = values
+        if low is not None and high is not None and np.any(low > high):
+            raise ValueError(f"bounds[{name!r}] must have low <= high, got {pair!r}")
+
+
+def _check_optimizer(optimizer):
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation (e.g. "
+                        f"optax.adam(0.05)), got {type(optimizer).__name__}")
+
+
+def _empty_history(theta, n):
+    return {"loss": np.zeros((0,)), "rates": np.zeros((0, n)),
+            "theta": jax.tree_util.tree_map(lambda x: np.zeros((0,) + np.shape(x),
+                                                               np.asarray(x).dtype), theta)}
+
+
+def _stack_history(history, theta, n):
+    if not history["loss"]:
+        return _empty_history(theta, n)
+    return {"loss": np.array(history["loss"]), "rates": np.stack(history["rates"]),
+            "theta": jax.tree_util.tree_map(lambda *x: np.stack(x), *history["theta"])}
+
+
 def fit(theta, build, loss, optimizer, key, n_steps, *, n_iters=100, batch=2, bounds=BOUNDS,
         checkpoint=None, progress=True, tol=None, summary=None):
     """Gradient descent on ``loss(rates)`` over ``theta``, with fresh noise every iteration.
 
     Args:
-        theta: pytree (dict) of free variables.
+        theta: pytree (dict) of free variables: floating arrays of one dtype, finite.
         build: ``build(theta) -> Params``.
         loss: ``loss(rates) -> scalar``, rates of every neuron in Hz, shape ``(n,)``.
         optimizer: any ``optax.GradientTransformation``.
         key: PRNG key; iteration ``i`` uses ``split(fold_in(key, i), batch)``.
-        n_steps: steps per simulated run.
-        n_iters: maximum number of optimizer steps.
-        batch: noise keys per iteration; the loss sees their mean rates.
-        bounds: ``{name: (low, high)}`` projected after every update (see :data:`BOUNDS`).
+        n_steps: steps per simulated run (a positive integer).
+        n_iters: maximum number of optimizer steps (a positive integer).
+        batch: noise keys per iteration (a positive integer); the loss sees their mean rates.
+        bounds: ``{name: (low, high)}`` projected after every update (see :data:`BOUNDS`); None
+            for an open side.
         checkpoint: gradient checkpointing chunk in steps (see :func:`izhijax.simulate`).
         progress: show a tqdm bar with the loss and ``summary`` of the rates.
         tol: stop early once the loss is below ``tol``.
@@ -203,8 +341,52 @@ def fit(theta, build, loss, optimizer, key, n_steps, *, n_iters=100, batch=2, bo
 
     Returns:
         :class:`FitResult`.
+
+    Raises:
+        ValueError, TypeError: a bad argument (see the module docstring), before compiling.
+        ValueError: one optimizer step needs more memory than is available (what reverse mode
+            keeps of ``batch`` runs of ``n_steps`` steps; see :mod:`izhijax._src.memory`).
+        FitDivergenceError: the loss or the updated ``theta`` became NaN or infinite; its
+            ``result`` holds the fit up to the last finite parameters.
     """
-    theta = project(jax.tree_util.tree_map(jnp.asarray, theta), bounds)
+    n_steps = _check_steps(n_steps)
+    n_iters = _positive_int(n_iters, "n_iters")
+    batch = _positive_int(batch, "batch")
+    if checkpoint is not None:
+        checkpoint = check_n_steps(checkpoint, "checkpoint")
+    key = check_key(key)
+    _check_optimizer(optimizer)
+    _check_bounds(bounds)
+    for name, fn in (("build", build), ("loss", loss)):
+        if not callable(fn):
+            raise TypeError(f"{name} must be a function, got {type(fn).__name__}")
+    if summary is not None and not callable(summary):
+        raise TypeError(f"summary must be a function of the rates or None, got "
+                        f"{type(summary).__name__}")
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float, np.number))
+                            or np.isnan(tol)):
+        raise ValueError(f"tol must be a number or None, got {tol!r}")
+    theta = project(_check_theta(theta), bounds)
+
+    shapes = jax.eval_shape(build, theta)           # the network's shapes: nothing allocated
+    if not hasattr(shapes, "populations") or not hasattr(shapes, "config"):
+        raise TypeError(f"build(theta) must return an izhijax.Network, got "
+                        f"{type(shapes).__name__}")
+    n_theta = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(theta))
+    device = jax.devices()[0]
+    memory.check_placed(
+        memory.fit_bytes(shapes, n_steps, batch, checkpoint=checkpoint, n_iters=n_iters,
+                         n_theta=n_theta), ("residuals", "noise", "weights"),
+        f"fit of {batch} run(s) x {memory.format_count(n_steps)} steps per optimizer step "
+        f"({shapes.n} neurons)",
+        None if device.platform == "cpu" else device,
+        advice="use a smaller batch, fewer steps, gradient checkpointing (checkpoint=K, about "
+               "sqrt(n_steps)) or fewer iterations")
+    n = check_params(build(theta), "build(theta)").n
+    out = jax.eval_shape(loss, jax.ShapeDtypeStruct((n,), shapes.dtype))
+    if jnp.shape(out) != ():
+        raise ValueError(f"loss must return a scalar for rates of shape ({n},), got shape "
+                         f"{jnp.shape(out)}")
 
     def batch_loss(theta, key):
         params = build(theta)
@@ -213,12 +395,16 @@ def fit(theta, build, loss, optimizer, key, n_steps, *, n_iters=100, batch=2, bo
         rates = jnp.mean(rates, axis=0)
         return loss(rates), rates
 
+    def all_finite(tree):
+        leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+        return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
     @jax.jit
     def update(theta, opt_state, key):
         (value, rates), grads = jax.value_and_grad(batch_loss, has_aux=True)(theta, key)
         updates, opt_state = optimizer.update(grads, opt_state, theta)
         theta_new = project(optax.apply_updates(theta, updates), bounds)
-        return theta_new, opt_state, value, rates
+        return theta_new, opt_state, value, rates, all_finite(grads), all_finite(theta_new)
 
     opt_state = optimizer.init(theta)
     summary = summary or (lambda rates: {"rate": float(jnp.mean(rates))})
@@ -229,11 +415,14 @@ def fit(theta, build, loss, optimizer, key, n_steps, *, n_iters=100, batch=2, bo
         from tqdm.auto import tqdm
         iters = bar = tqdm(iters, desc="fit", unit="step")
     for i in iters:
-        history["theta"].append(jax.tree_util.tree_map(np.asarray, theta))
-        theta_new, opt_state, value, rates = update(theta, opt_state, jax.random.fold_in(key, i))
+        theta_new, opt_state, value, rates, grads_ok, theta_ok = update(
+            theta, opt_state, jax.random.fold_in(key, i))
         value = float(value)
-        if not np.isfinite(value):
-            raise FloatingPointError(f"loss is {value} at iteration {i}")
+        if not np.isfinite(value) or not bool(theta_ok):
+            if bar is not None:
+                bar.close()
+            _diverged(i, value, bool(grads_ok), theta_new, theta, build, history, n)
+        history["theta"].append(jax.tree_util.tree_map(np.asarray, theta))
         history["loss"].append(value)
         history["rates"].append(np.asarray(rates))
         if bar is not None:
@@ -241,9 +430,41 @@ def fit(theta, build, loss, optimizer, key, n_steps, *, n_iters=100, batch=2, bo
         if tol is not None and value < tol:
             break
         theta = theta_new
-    history = {"loss": np.array(history["loss"]), "rates": np.stack(history["rates"]),
-               "theta": jax.tree_util.tree_map(lambda *x: np.stack(x), *history["theta"])}
-    return FitResult(theta=theta, params=build(theta), history=history)
+    return FitResult(theta=theta, params=build(theta), history=_stack_history(history, theta, n))
+
+
+def _diverged(i, value, grads_ok, theta_new, theta, build, history, n):
+    """Raise :class:`FitDivergenceError` for iteration ``i`` with the fit up to ``theta``."""
+    if not np.isfinite(value):
+        cause = f"the loss is {value}"
+    else:
+        bad = [jax.tree_util.keystr(p) for p, x in jax.tree_util.tree_leaves_with_path(theta_new)
+               if not np.all(np.isfinite(np.asarray(x)))]
+        cause = (f"the update made theta{bad[0] if bad else ''} non-finite"
+                 + ("" if grads_ok else " (the gradient is not finite)"))
+    result = FitResult(theta=theta, params=build(theta),
+                       history=_stack_history(history, theta, n))
+    raise FitDivergenceError(
+        f"fit stopped at iteration {i}: {cause}; the last finite parameters are in the error's "
+        f"result; try a smaller learning rate, gradient clipping (optax.clip_by_global_norm) or "
+        f"optax.apply_if_finite to skip such updates", i, cause, result)
+
+
+def _check_keys(keys, name="keys"):
+    """A non-empty sequence of PRNG keys (a typed key array ``(k,)``, raw keys ``(k, 2)`` or a
+    list), as a list of single keys."""
+    if isinstance(keys, (int, float, np.integer, np.floating, str)) or keys is None:
+        raise TypeError(f"{name} must be several PRNG keys (jax.random.split(key, k)), got "
+                        f"{type(keys).__name__} {keys!r}")
+    if hasattr(keys, "dtype"):
+        typed = jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key)
+        if (typed and np.ndim(keys) == 0) or (not typed and np.ndim(keys) == 1):
+            raise ValueError(f"{name} must be several PRNG keys (jax.random.split(key, k)), got a "
+                             f"single key")
+    out = [check_key(k, f"{name}[{i}]") for i, k in enumerate(keys)]
+    if not out:
+        raise ValueError(f"{name} must hold at least one PRNG key, got none")
+    return out
 
 
 def evaluate(params, keys, n_steps):
@@ -251,12 +472,18 @@ def evaluate(params, keys, n_steps):
 
     Args:
         params: :class:`izhijax.Params`.
-        keys: PRNG keys, e.g. ``jax.random.split(eval_key, 10)``.
-        n_steps: steps per run.
+        keys: PRNG keys, e.g. ``jax.random.split(eval_key, 10)`` (at least one).
+        n_steps: steps per run (a positive integer).
 
     Returns:
         NumPy array of rates in Hz, shape ``(len(keys), n)``.
+
+    Raises:
+        ValueError, TypeError: bad ``params``, ``keys`` or ``n_steps``, before the first run.
     """
+    params = check_params(params)
+    n_steps = _check_steps(n_steps)
+    keys = _check_keys(keys)
     out = []
     for k in keys:
         _, rec = simulate(params, k, n_steps, record_spikes=False, record_v=())

@@ -50,7 +50,6 @@ full result; write files from ``jax.process_index() == 0`` only.
 """
 
 import dataclasses
-import itertools
 import math
 import warnings
 from functools import partial
@@ -63,9 +62,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from . import analysis
 from . import engine
 from .connectivity import PreScaled
-from .network import Network, init_state
-from .simulate import DivergenceError, DivergenceWarning, _check_on_divergence, _recording
+from .network import init_state
+from . import memory
+from .simulate import (DivergenceError, DivergenceWarning, Recording, _check_on_divergence,
+                       _recording)
 from .validate import check_key as _check_key
+from .validate import STEP_INDEX_MAX, check_n_steps, check_params
 
 SCALES = ("weight_scale", "noise_scale")
 """Named values that scale the whole network (1 leaves it unchanged); per population
@@ -176,7 +178,11 @@ def apply_values(params, values, apply=None):
 
 def trial_keys(key, trials):
     """The keys of ``trials`` repeated runs: ``jax.random.split(key, trials)``, shape ``(trials,)``."""
-    return jax.random.split(_check_key(key), int(trials))
+    key = _check_key(key)
+    if isinstance(trials, (bool, np.bool_)) or not isinstance(trials, (int, np.integer)) or \
+            trials < 1:
+        raise ValueError(f"trials must be a positive integer, got {trials!r}")
+    return jax.random.split(key, int(trials))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,10 +275,10 @@ def run(params, key, n_steps, axes, *, trials=None, grid=True, apply=None, summa
         params: :class:`izhijax.Params` of the base network.
         key: PRNG key; without ``trials`` every network runs with it, with ``trials`` the trial keys
             are :func:`trial_keys` (the same keys at every grid point: common random numbers).
-        n_steps: steps per network.
+        n_steps: steps per network (a positive integer).
         axes: dict name -> 1-D values, in axis order (see :func:`apply_values` for the names).
-        trials: number of trials (adds a last axis ``"trial"``), or a PRNG key array of shape
-            ``(k,)`` to use as the trial keys; None for a single key.
+        trials: number of trials (a positive integer; adds a last axis ``"trial"``), or a PRNG key
+            array of shape ``(k,)`` to use as the trial keys; None for a single key.
         grid: True for the Cartesian product of the axes; False to zip them (equal lengths) into
             one axis ``"point"``.
         apply: optional ``apply(params, values) -> params`` for values not named in
@@ -282,8 +288,9 @@ def run(params, key, n_steps, axes, *, trials=None, grid=True, apply=None, summa
             Like ``apply`` it is part of the compiled program: pass the same function object
             each call (a new lambda each time recompiles).
         record_spikes: give ``summarize`` the raster (``rec.spikes``, ``(T, n)`` per network).
-        batch_size: networks per compiled call (rounded up to a multiple of the device count);
-            default all at once. Smaller batches bound memory; each batch is one call.
+        batch_size: networks per compiled call (a positive integer, rounded up to a multiple of the
+            device count); default all at once. Smaller batches bound memory; each batch is one
+            call.
         progress: tqdm progress bar over batches.
         devices: devices to shard each batch over; default ``jax.devices()``.
         on_divergence: ``"warn"`` (default) warns a :class:`izhijax.DivergenceWarning` naming how
@@ -295,49 +302,76 @@ def run(params, key, n_steps, axes, *, trials=None, grid=True, apply=None, summa
         :class:`SweepResult` with ``data[name]`` of shape ``(*axis sizes, *summary shape)``, and
         ``data["diverged_at"]`` (int32, the axis sizes).
 
+    Raises:
+        ValueError, TypeError: a bad argument, before anything is compiled or allocated: every
+            argument is checked at entry (:mod:`izhijax._src.validate` for ``params``, ``key`` and
+            ``n_steps``; names of ``axes`` known to :func:`apply_values` unless ``apply`` is given,
+            values finite in the network's dtype, noise amplitudes and scales ``>= 0``, and the
+            networks at each axis's smallest and largest value pass :func:`check_params`).
+        ValueError: the sweep needs more memory than is available (one batch plus the summaries of
+            every network; see :mod:`izhijax._src.memory`), with how much it needs.
+
     Noise. A network's noise is the single run's with its key. When every device's share of a
     batch holds more networks than there are trial keys, the batch draws each key's noise
     once and its networks read it (common random numbers cost one draw per key, not per network);
     otherwise each network draws its own. The values are the same either way.
     """
-    if not isinstance(params, Network):
-        raise TypeError(f"params must be an izhijax.Network, got {type(params).__name__}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    params = check_params(params)
+    n_steps = _check_steps(n_steps)
     key = _check_key(key)
     if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.wrap_key_data(key)
-    names, coords, points = _points(axes, grid)
+    if not isinstance(grid, (bool, np.bool_)):
+        raise TypeError(f"grid must be True (Cartesian product) or False (zip the axes), got "
+                        f"{grid!r}")
+    for name, fn in (("apply", apply), ("summarize", summarize)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be a function, got {type(fn).__name__}")
+    if summarize is None:
+        raise TypeError("summarize must be a function summarize(rec) -> dict, got None")
+    if not isinstance(record_spikes, (bool, np.bool_)):
+        raise TypeError(f"record_spikes must be True or False, got {record_spikes!r}")
+    _check_on_divergence(on_divergence)
+    if batch_size is not None and (isinstance(batch_size, (bool, np.bool_)) or not isinstance(
+            batch_size, (int, np.integer)) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None (all networks at once), "
+                         f"got {batch_size!r}")
+    names, coords, lengths = _axes(params, axes, grid, apply)
+    n_points = math.prod(lengths) if grid else lengths[0]
+    n_keys = _n_trial_keys(trials)
+    devices = jax.devices() if devices is None else list(devices)
+    if not devices:
+        raise ValueError("devices must name at least one device, got an empty list")
+    total = n_points * n_keys
+    size = total if batch_size is None else min(int(batch_size), total)
+    size = -(-size // len(devices)) * len(devices)       # integers: sizes may be huge
+    shared = n_keys * len(devices) < size           # one noise draw per key, not per network
+    _check_sweep_memory(params, n_steps, names, total, size, n_keys, shared, devices,
+                        record_spikes, summarize)
+    _check_extremes(params, names, coords, apply)
+
     dims = names if grid else ("point",)
     if not grid:
-        coords["point"] = np.arange(points.shape[0])
+        coords["point"] = np.arange(n_points)
     if trials is None:
         keys = key[None]
     else:
         keys = trial_keys(key, trials) if np.ndim(trials) == 0 else trials
-        if not jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key) or keys.ndim != 1:
-            raise ValueError("trials must be an integer or a 1-D array of typed PRNG keys")
         dims = dims + ("trial",)
-        coords["trial"] = np.arange(keys.shape[0])
+        coords["trial"] = np.arange(n_keys)
     shape = tuple(len(coords[d]) for d in dims)
-    n_keys = keys.shape[0]
-    total = points.shape[0] * n_keys
     dtype = params.dtype
-    _check_on_divergence(on_divergence)
-    values = np.repeat(points, n_keys, axis=0).astype(dtype)          # point-major, trial last
     key_data = np.asarray(jax.random.key_data(keys))
-    key_index = np.arange(total, dtype=np.int32) % n_keys
     impl = str(jax.random.key_impl(keys))
 
-    devices = jax.devices() if devices is None else list(devices)
+    def values_of(idx):            # the swept values of networks idx (point-major, trial last)
+        point = idx // n_keys
+        where = np.unravel_index(point, lengths) if grid else [point] * len(names)
+        return np.stack([coords[n][i] for n, i in zip(names, where)], axis=1).astype(dtype)
+
     mesh = Mesh(np.array(devices), ("batch",))
-    size = total if batch_size is None else min(int(batch_size), total)
-    if size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    size = math.ceil(size / len(devices)) * len(devices)
     replicated = NamedSharding(mesh, PartitionSpec())
     params = jax.device_put(params, replicated)
-    shared = n_keys * len(devices) < size           # one noise draw per key, not per network
     if shared:
         shared_keys = jax.device_put(key_data, replicated)
     starts = range(0, total, size)
@@ -347,13 +381,14 @@ def run(params, key, n_steps, axes, *, trials=None, grid=True, apply=None, summa
     pieces = []
     for start in starts:
         idx = np.minimum(np.arange(start, start + size), total - 1)     # pad with the last network
+        key_index = (idx % n_keys).astype(np.int32)
         if shared:
-            keys_in, index_in = shared_keys, _shard(key_index[idx], mesh)
+            keys_in, index_in = shared_keys, _shard(key_index, mesh)
         else:
-            keys_in, index_in = _shard(key_data[key_index[idx]], mesh), None
-        out = _batch(params, _shard(values[idx], mesh), keys_in, index_in,
-                     names=names, n_steps=int(n_steps), apply=apply, summarize=summarize,
-                     record_spikes=record_spikes, impl=impl)
+            keys_in, index_in = _shard(key_data[key_index], mesh), None
+        out = _batch(params, _shard(values_of(idx), mesh), keys_in, index_in,
+                     names=names, n_steps=n_steps, apply=apply, summarize=summarize,
+                     record_spikes=bool(record_spikes), impl=impl)
         keep = min(size, total - start)
         pieces.append(jax.tree.map(lambda x: _gather(x)[:keep], out))
     summary, bad = jax.tree.map(
@@ -362,6 +397,93 @@ def run(params, key, n_steps, axes, *, trials=None, grid=True, apply=None, summa
     data["diverged_at"] = bad
     _warn_diverged(bad, on_divergence)
     return SweepResult(dims=dims, coords=coords, data=data)
+
+
+def _check_steps(n_steps, name="n_steps"):
+    """A positive integer number of steps a run from ``init_state`` can take: its step index
+    ``t`` is int32, so at most ``2**31 - 1``."""
+    n_steps = check_n_steps(n_steps, name)
+    limit = STEP_INDEX_MAX[np.dtype(np.int32)]
+    if n_steps > limit:
+        raise ValueError(f"{name} must be at most {limit} (a run's step index is int32), got "
+                         f"{memory.format_count(n_steps)}")
+    return n_steps
+
+
+def _n_trial_keys(trials):
+    """How many trial keys ``trials`` asks for (1 for None), without drawing them."""
+    if trials is None:
+        return 1
+    if isinstance(trials, (bool, np.bool_)) or isinstance(trials, (float, np.floating)):
+        raise ValueError(f"trials must be a positive integer, a 1-D array of typed PRNG keys or "
+                         f"None, got {trials!r}")
+    if isinstance(trials, (int, np.integer)):
+        if trials < 1:
+            raise ValueError(f"trials must be a positive integer, a 1-D array of typed PRNG keys "
+                             f"or None, got {trials!r}")
+        return int(trials)
+    dtype = getattr(trials, "dtype", None)
+    if dtype is None or not jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) or np.ndim(
+            trials) != 1 or np.shape(trials)[0] < 1:
+        got = (f"dtype {dtype} shape {np.shape(trials)}" if dtype is not None
+               else type(trials).__name__)
+        raise ValueError(f"trials must be a positive integer, a non-empty 1-D array of typed PRNG "
+                         f"keys (jax.random.split(jax.random.key(0), k)) or None, got {got}")
+    return int(np.shape(trials)[0])
+
+
+def _summary_bytes(params, n_steps, record_spikes, summarize):
+    """Bytes of one network's summaries (and its diverged step), from their shapes alone."""
+    n, dtype = params.n, params.dtype
+    i32 = jnp.int32
+    spans = tuple((name, lo, hi) for name, (lo, hi) in params.slices().items())
+    sds = jax.ShapeDtypeStruct
+    rec = Recording(spikes=sds((n_steps, n), jnp.bool_) if record_spikes else None,
+                    v=sds((n_steps, 0), dtype), u=sds((n_steps, 0), dtype), counts=sds((n,), i32),
+                    pop_counts=sds((n_steps, len(spans)), i32), v_index=sds((0,), i32),
+                    u_index=sds((0,), i32), t0=sds((), i32), dt=params.config.dt,
+                    populations=spans, diverged_at=sds((), i32))
+    try:
+        out = jax.eval_shape(summarize, rec)
+    except Exception:       # noqa: BLE001 - an estimate must not fail a sweep the run would accept
+        return 4
+    return 4 + sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize
+                   for x in jax.tree_util.tree_leaves(out))
+
+
+def _check_sweep_memory(params, n_steps, names, total, size, n_keys, shared, devices,
+                        record_spikes, summarize):
+    """Refuse a sweep whose batch and summaries do not fit (see :func:`memory.sweep_bytes`).
+
+    Checked twice: first with the smallest summaries (4 bytes per network: the batch alone may
+    already be too large, and finding the summaries' size traces ``summarize`` for ``n_steps``),
+    then with the summaries' size from their shapes."""
+    on_host = devices[0].platform == "cpu"
+    held = size if on_host else size // len(devices)       # networks in one memory at once
+    what = (f"sweep of {memory.format_count(total)} networks x {memory.format_count(n_steps)} "
+            f"steps")
+    batch_parts = ("states", "recordings", "noise")
+
+    def check(per):
+        need = memory.sweep_bytes(params, n_steps, total, held, n_values=len(names),
+                                  n_keys=n_keys, record_spikes=record_spikes, summary_bytes=per,
+                                  shared_keys=(n_keys * (len(devices) if on_host else 1)
+                                               if shared else None))
+        advice = "use fewer points or trials, a smaller batch_size or a shorter duration"
+        have = memory.available_bytes(None if on_host else devices[0])
+        if have is not None:                 # the largest batch that would fit, if one would
+            batch = int(need.select(batch_parts))
+            rest = int(need) - batch if on_host else 0
+            room = 9 * have // 10 - rest
+            fits = room * held // batch if batch > 0 and room > 0 else 0
+            if 0 < fits < held:
+                advice = (f"use batch_size={fits * (1 if on_host else len(devices))} or less, "
+                          f"fewer points or trials, or a shorter duration")
+        memory.check_placed(need, batch_parts, what, None if on_host else devices[0],
+                            advice=advice)
+
+    check(4)
+    check(_summary_bytes(params, n_steps, record_spikes, summarize))
 
 
 def _warn_diverged(bad, on_divergence):
@@ -377,26 +499,86 @@ def _warn_diverged(bad, on_divergence):
     warnings.warn(message, DivergenceWarning, stacklevel=3)
 
 
-def _points(axes, grid):
-    """Axis names, coordinates, and the sweep's points as an array ``(P, len(names))``."""
+NOISE_NAMES = ("noise_amp", "noise_scale")
+"""Swept values that must be ``>= 0`` (a noise amplitude, a factor on it), also per population
+(``"exc.noise_amp"``, ``"exc_noise_scale"``)."""
+
+
+def _known(params, name):
+    """True if :func:`apply_values` sets ``name`` itself (else it is left to ``apply``)."""
+    spans = params.slices()
+    if name in SCALES or any(name in (f"{p}_weight_scale", f"{p}_noise_scale") for p in spans):
+        return True
+    pop, _, field = name.rpartition(".")
+    return (pop in spans or not pop) and _has(params, field)
+
+
+def _is_noise(params, name):
+    pop, _, field = name.rpartition(".")
+    return field in NOISE_NAMES or any(name == f"{p}_noise_scale" for p in params.slices())
+
+
+def _axes(params, axes, grid, apply):
+    """Validated axes: names, coordinates (float64 NumPy arrays) and lengths."""
     if not isinstance(axes, dict) or not axes:
-        raise ValueError("axes must be a non-empty dict name -> 1-D values")
+        raise ValueError(f"axes must be a non-empty dict name -> 1-D values, got "
+                         f"{axes if isinstance(axes, dict) else type(axes).__name__!r}")
     names = tuple(axes)
     coords = {}
+    finfo = np.finfo(np.dtype(params.dtype))
     for name in names:
-        v = np.asarray(axes[name], dtype=float)
+        if not isinstance(name, str):
+            raise TypeError(f"axes names must be strings, got {name!r}")
+        if apply is None and not _known(params, name):
+            raise ValueError(f"unknown sweep value {name!r} in axes: expected one of "
+                             f"{value_names(params)} or an apply function")
+        try:
+            v = np.asarray(axes[name], dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"axes[{name!r}] must be a 1-D sequence of numbers, got "
+                            f"{type(axes[name]).__name__}") from None
         if v.ndim != 1 or v.size == 0:
-            raise ValueError(f"values of {name!r} must be a non-empty 1-D sequence, got shape {v.shape}")
+            raise ValueError(f"axes[{name!r}] must be a non-empty 1-D sequence of values, got "
+                             f"shape {v.shape}")
+        bad = ~np.isfinite(v) | (np.abs(v) > finfo.max)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"axes[{name!r}] must be finite (in the network's dtype "
+                             f"{np.dtype(params.dtype).name}), got {v[i].item()!r} at index {i}")
+        if _is_noise(params, name) and (v < 0).any():
+            i = int(np.argmax(v < 0))
+            raise ValueError(f"axes[{name!r}] must be >= 0 (a noise amplitude or a factor on it), "
+                             f"got {v[i].item()!r} at index {i}")
         coords[name] = v
-    if grid:
-        points = np.array(list(itertools.product(*(coords[n] for n in names))), dtype=float)
-    else:
-        lengths = {len(coords[n]) for n in names}
-        if len(lengths) != 1:
-            raise ValueError(f"grid=False needs values of equal length, got "
-                             f"{ {n: len(coords[n]) for n in names} }")
-        points = np.stack([coords[n] for n in names], axis=1)
-    return names, coords, points
+    lengths = tuple(len(coords[n]) for n in names)
+    if not grid and len(set(lengths)) != 1:
+        raise ValueError(f"grid=False needs values of equal length, got "
+                         f"{ {n: len(coords[n]) for n in names} }")
+    return names, coords, lengths
+
+
+def _check_extremes(params, names, coords, apply):
+    """The networks at each axis's smallest and largest value (the others at their first value)
+    must be valid networks (:func:`check_params`): a swept field stays valid for that field."""
+    first = {n: coords[n][0] for n in names}
+    seen = set()
+    for name in names:
+        for value in (coords[name].min(), coords[name].max()):
+            point = dict(first, **{name: value})
+            marker = tuple(point.values())
+            if marker in seen:
+                continue
+            seen.add(marker)
+            label = ", ".join(f"{k}={float(v):g}" for k, v in point.items())
+            try:
+                net = apply_values(params, point, apply)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"axes: the network at {label} cannot be built: {err}") from None
+            try:
+                check_params(net)
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"axes[{name!r}]: the network at {label} is invalid: "
+                                f"{err}") from None
 
 
 def _shard(x, mesh):
