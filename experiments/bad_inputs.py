@@ -68,6 +68,29 @@ def _poly_run(net=None, seconds=1, **kw):
                                     progress=False, **kw)
 
 
+def _fit(theta_nan=False, **kw):
+    """izj.fit.fit on the 4-neuron network for one iteration, with one argument replaced."""
+    import optax
+    params = good_params()
+    theta, build = izj.fit.population_parameters(params)
+    if theta_nan:
+        name = sorted(theta)[0]
+        theta = {**theta, name: theta[name] * np.nan}
+    args = dict(loss=izj.fit.neuron_loss(np.full(N, 10.0)), optimizer=optax.adam(1e-2),
+                key=jax.random.key(0), n_steps=5, n_iters=1, batch=1, progress=False)
+    args.update(kw)
+    return izj.fit.fit(theta, build, args.pop("loss"), args.pop("optimizer"), args.pop("key"),
+                       args.pop("n_steps"), **args)
+
+
+def _text_file():
+    path = _tmp_folder() + ".npz"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("a,b\n1,2\n")
+    return path
+
+
 def _w():
     return 0.5 * np.ones((N, N))
 
@@ -303,6 +326,50 @@ CASES = [
      ["rec", "Recording", "str"]),
     ("firing_rates of a tuple", lambda: izj.firing_rates((1, 2)), TypeError,
      ["rec", "Recording", "tuple"]),
+    ("sweep.run noise_amp = [-1, 1]",
+     lambda: izj.sweep.run(good_params(), jax.random.key(0), 5, {"noise_amp": [-1.0, 1.0]}),
+     ValueError, [r"noise_amp", ">= 0", "-1"]),
+    ("sweep.run trials = 0",
+     lambda: izj.sweep.run(good_params(), jax.random.key(0), 5, {"noise_amp": [1.0]}, trials=0),
+     ValueError, ["trials", "positive integer", "0"]),
+    ("sweep.run batch_size = 0",
+     lambda: izj.sweep.run(good_params(), jax.random.key(0), 5, {"noise_amp": [1.0]},
+                           batch_size=0), ValueError, ["batch_size", "0"]),
+    ("sweep.run n_steps = 2.5",
+     lambda: izj.sweep.run(good_params(), jax.random.key(0), 2.5, {"noise_amp": [1.0]}),
+     ValueError, ["n_steps", "positive integer", "2.5"]),
+    ("sweep.run an unknown axis 'tau'",
+     lambda: izj.sweep.run(good_params(), jax.random.key(0), 5, {"tau": [1.0]}), ValueError,
+     ["tau"]),
+    ("sweep.run key = 7",
+     lambda: izj.sweep.run(good_params(), 7, 5, {"noise_amp": [1.0]}), TypeError,
+     ["key", "PRNG key"]),
+    ("sweep.run 10^12 points x 10^6 steps (memory)",
+     lambda: izj.sweep.run(good_params(), jax.random.key(0), 10**6,
+                           {"noise_amp": np.linspace(0, 1, 10**6), "bias": np.linspace(0, 1, 10**6)}),
+     ValueError, ["needs about", "available"]),
+    ("fit.fit n_steps = 2.5", lambda: _fit(n_steps=2.5), ValueError,
+     ["n_steps", "positive integer", "2.5"]),
+    ("fit.fit theta with a NaN", lambda: _fit(theta_nan=True), ValueError,
+     [r"theta\[", "finite", "nan"]),
+    ("fit.fit optimizer = a function", lambda: _fit(optimizer=lambda g: g), TypeError,
+     ["optimizer", "GradientTransformation"]),
+    ("fit.fit n_iters = 0", lambda: _fit(n_iters=0), ValueError, ["n_iters", "0"]),
+    ("fit.rates_of n_steps = -3",
+     lambda: izj.fit.rates_of(good_params(), jax.random.key(0), -3), ValueError,
+     ["n_steps", "-3"]),
+    ("fit.evaluate with no keys",
+     lambda: izj.fit.evaluate(good_params(), jax.random.split(jax.random.key(0), 0), 5),
+     ValueError, ["keys"]),
+    ("save key = 3", lambda: izj.save(_tmp_folder() + ".npz", params=good_params(), key=3),
+     TypeError, ["key", "PRNG key", "int"]),
+    ("save params = a dict", lambda: izj.save(_tmp_folder() + ".npz", params={"a": 1}),
+     TypeError, ["params", "Network", "dict"]),
+    ("save info with a NumPy integer",
+     lambda: izj.save(_tmp_folder() + ".npz", params=good_params(), info={"n": np.int64(3)}),
+     TypeError, [r"info\['n'\]"]),
+    ("load a text file", lambda: izj.load(_text_file()), ValueError,
+     ["not an izhijax run file"]),
     ("simulate_to_disk from step 2^31 - 3",
      lambda: izj.simulate_to_disk(good_params(), jax.random.key(0), 5, _tmp_folder(),
                                   chunk_size=2, state=_state(t=jnp.int32(2**31 - 3))),
