@@ -4,8 +4,9 @@ fast selection.
 Fast selection: tests marked ``@pytest.mark.slow`` are deselected unless asked for, so a plain
 ``python -m pytest`` runs the fast tests (every reference comparison included: Brian2 spike for
 spike, the NumPy seeds, PymoNNto statistics, figure1.m patterns, the 2007 model). Everything runs with
-``python -m pytest --all`` (or ``-m "slow or not slow"``); any ``-m`` or ``-k`` expression, or a test
-named by its id (``file::test``), selects as usual, slow tests included.
+``python -m pytest --all`` (or ``-m "slow or not slow"``; add ``-n auto`` for every core, as CI
+does); any ``-m`` or ``-k`` expression, or a test named by its id (``file::test``), selects as usual,
+slow tests included.
 
 The ``izhijax`` command's persistent compilation cache is turned off here (``IZHIJAX_NO_CACHE=1``,
 inherited by the subprocesses): tests write nothing under ``~/.cache``, and a CLI test called

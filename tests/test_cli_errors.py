@@ -20,7 +20,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import warnings
 
 import pytest
@@ -224,16 +223,14 @@ def _refuse_to_run(monkeypatch):
 @pytest.mark.parametrize("command, flag, kind", _output_options(), ids=lambda x: str(x))
 def test_unwritable_output_fails_while_parsing(tmp_path, monkeypatch, command, flag, kind):
     """A missing folder, a folder for a file (or a file for a folder), /proc, a read-only folder or
-    file: one line naming the option, status 2, in well under a second, nothing run."""
+    file: one line naming the option, status 2, while parsing (nothing run)."""
     _refuse_to_run(monkeypatch)
     for case, path, fragment, skip in _bad_paths(tmp_path, kind):
         if skip:
             continue
         err = io.StringIO()
-        start = time.perf_counter()
         with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as info:
-            cli.main([command, flag, path])
-        assert time.perf_counter() - start < 2.0, case
+            cli.main([command, flag, path])      # _refuse_to_run: nothing may run
         assert info.value.code == 2, (case, err.getvalue())
         assert _one_line_error(err.getvalue()), (case, err.getvalue())
         assert f"argument {flag}:" in err.getvalue() and fragment in err.getvalue(), \
