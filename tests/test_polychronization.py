@@ -12,6 +12,7 @@ comparison runs in a subprocess with ``XLA_FLAGS=--xla_cpu_max_isa=AVX`` (no FMA
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -153,8 +154,30 @@ def test_run_folder_resumes_bit_for_bit(tmp_path):
     np.testing.assert_array_equal(np.asarray(stats.tolist()), np.asarray(stats2.tolist()))
     other, _ = izj.polychronization2006(jax.random.key(9), n_exc=80, n_inh=20, synapses=20,
                                         max_delay=5)
-    with pytest.raises(ValueError, match="another run"):
+    with pytest.raises(ValueError, match="holds a run with another params"):
         pc.run(other, stim, key, 4, path, progress=False)
+
+
+def test_run_folder_is_bound_to_its_run(tmp_path):
+    """A checkpoint copied from another run, or one whose header was deleted, is refused (it was
+    resumed as if it were this run's); a header of another key or input is refused."""
+    net, stim = izj.polychronization2006(jax.random.key(1), n_exc=80, n_inh=20, synapses=20,
+                                         max_delay=5)
+    key = jax.random.key(2)
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    pc.run(net, stim, key, 1, a, checkpoint_every=1, progress=False)
+    pc.run(net, stim, key, 1, b, checkpoint_every=1, progress=False)
+    with pytest.raises(ValueError, match="holds a run with another key"):
+        pc.run(net, stim, jax.random.key(3), 2, a, progress=False)
+    with pytest.raises(ValueError, match="inputs_sha256"):
+        pc.run(net, izj.inputs.RandomNeuron(100, 10.0), key, 2, a, progress=False)
+    shutil.copy(os.path.join(b, "checkpoint.npz"), os.path.join(a, "checkpoint.npz"))
+    with pytest.raises(ValueError, match="checkpoint of another run"):
+        pc.run(net, stim, key, 2, a, progress=False)
+    os.remove(os.path.join(b, "run.npz"))
+    with pytest.raises(ValueError, match="header run.npz is missing"):
+        pc.run(net, stim, key, 2, b, progress=False)
+    assert not os.path.exists(os.path.join(b, "run.npz"))
 
 
 @pytest.mark.slow

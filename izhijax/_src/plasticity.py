@@ -51,6 +51,12 @@ def _lin(x):
     return jax.lax.stop_gradient(x)
 
 
+def per_ms(factor, dt):
+    """A decay ``factor`` per ms as the factor of one step of ``dt`` ms (``factor`` itself, bit
+    for bit, when ``dt`` is 1 ms, as the original programs multiply)."""
+    return factor if dt == 1.0 else factor ** dt
+
+
 @dataclasses.dataclass(frozen=True)
 class TraceRule(Plasticity):
     """Shared machinery of the rules (see the module docstring); not used on its own."""
@@ -309,7 +315,7 @@ class Izhikevich2006(TraceRule):
     all_to_all: bool = False
 
     def decay_plus(self, dt):
-        return self.decay if dt == 1.0 else self.decay ** dt
+        return per_ms(self.decay, dt)
 
     decay_minus = decay_plus
 
@@ -435,7 +441,7 @@ class Dopamine2007(TraceRule):
     all_to_all: bool = False
 
     def decay_plus(self, dt):
-        return self.decay if dt == 1.0 else self.decay ** dt
+        return per_ms(self.decay, dt)
 
     decay_minus = decay_plus
 
@@ -453,7 +459,7 @@ class Dopamine2007(TraceRule):
     def modulate(self, syn, weights, pre, post, t, key, dt):
         """Dopamine decays; the weight update due after this step uses this value (kept as
         ``da_update``); then the step's reward arrives."""
-        da = syn["da"] * (self.da_decay if dt == 1.0 else self.da_decay ** dt)
+        da = syn["da"] * per_ms(self.da_decay, dt)
         rstate, amount = self.reward.step(syn["reward"], pre, post, t, key, dt)
         return {**syn, "da": da + jnp.asarray(amount, da.dtype), "da_update": da,
                 "reward": rstate}

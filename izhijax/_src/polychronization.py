@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 import time
+import uuid
 from typing import NamedTuple, Optional
 
 import jax
@@ -226,7 +227,8 @@ def run(net, inputs, key, seconds, path=None, *, checkpoint_every=60, snapshot_e
     The loop is one compiled second (``1000 / dt`` steps, spikes counted per population only);
     memory does not grow with the run. With ``path`` the run is resumable: every
     ``checkpoint_every`` seconds the state and the statistics are saved (atomically) in the folder,
-    a rerun with the same arguments continues from the last checkpoint, bit for bit, and
+    a rerun with the same network, input and key continues from the last checkpoint, bit for bit
+    (the folder's header ``run.npz`` binds it to them, and its checkpoint to the header), and
     ``snapshot_every`` seconds the excitatory weights are saved (``weights_<second>.npy``).
 
     Args:
@@ -259,30 +261,35 @@ def run(net, inputs, key, seconds, path=None, *, checkpoint_every=60, snapshot_e
     key, state, inputs, _, _ = _prepare(net, key, steps, None, inputs, (), ())
     exc_n, inh_n = net.population("exc").size, net.population("inh").size
     rows, carry, start = [], np.zeros(2, np.int64), 0
-    settings = {"seconds": int(seconds), "checkpoint_every": int(checkpoint_every)}
     if path is not None:
+        from .longrun import _inputs_hash, _same_run
         os.makedirs(path, exist_ok=True)
-        head = os.path.join(path, "run.npz")
+        head, ck = os.path.join(path, "run.npz"), os.path.join(path, "checkpoint.npz")
+        settings = {"kind": "polychronization.run", "inputs_sha256": _inputs_hash(inputs)}
         if os.path.exists(head):
             old = load(head)
-            same = (jax.tree_util.tree_structure(old.params) ==
-                    jax.tree_util.tree_structure(net) and all(
-                        np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(
-                            jax.tree_util.tree_leaves(old.params),
-                            jax.tree_util.tree_leaves(net)))
-                    and np.array_equal(np.asarray(jax.random.key_data(old.key)),
-                                       np.asarray(jax.random.key_data(key))))
-            if not same:
-                raise ValueError(f"{path} holds another run (other network or key); use a new "
-                                 f"folder")
+            _same_run(head, old, net, key, state, settings)
+            run_id = old.info["run_id"]
+        elif os.path.exists(ck):
+            raise ValueError(f"{path} holds a checkpoint of a run whose header run.npz is "
+                             f"missing: it cannot be told apart from another run; use another "
+                             f"folder")
         else:
-            save(head, params=net, key=key, info={"inputs": repr(inputs)})
-        ck = os.path.join(path, "checkpoint.npz")
+            run_id = uuid.uuid4().hex
+            save(head, params=net, state=state, key=key, info={**settings, "run_id": run_id})
         if os.path.exists(ck):
             got = load(ck)
-            state = got.state
-            info = got.info
+            info = got.info if isinstance(got.info, dict) else {}
+            if info.get("run_id") != run_id:
+                raise ValueError(f"{ck} is a checkpoint of another run (run_id "
+                                 f"{str(info.get('run_id'))[:64]}; this folder's run is "
+                                 f"{run_id}); use another folder")
             rows = [Second(*r) for r in info["rows"]]
+            if got.state is None or int(np.asarray(got.state.t)) != len(rows) * steps:
+                raise ValueError(f"{ck} holds {len(rows)} seconds of statistics but a state at "
+                                 f"step {None if got.state is None else int(got.state.t)}, not "
+                                 f"{len(rows) * steps}: it is damaged; use another folder")
+            state = got.state
             carry = np.asarray(info["carry"], np.int64)
             start = len(rows)
     secs = range(start, int(seconds))
@@ -313,8 +320,8 @@ def run(net, inputs, key, seconds, path=None, *, checkpoint_every=60, snapshot_e
             _atomic_npy(os.path.join(path, f"weights_{done:06d}.npy"), w)
         if path is not None and (done % checkpoint_every == 0 or done == int(seconds)):
             save(os.path.join(path, "checkpoint.npz"), state=state,
-                 info={"rows": [list(map(float, r)) for r in rows], "carry": carry.tolist(),
-                       "wall_s": time.perf_counter() - t_start})
+                 info={"run_id": run_id, "rows": [list(map(float, r)) for r in rows],
+                       "carry": carry.tolist(), "wall_s": time.perf_counter() - t_start})
     if bar is not None:
         bar.close()
     stats = np.rec.fromrecords(rows, names=Second._fields) if rows else None
