@@ -2,9 +2,9 @@
 
 import sys
 
-from ._src.cli import main
+from ._src.cli import console, main
 
-__all__ = ["main"]
+__all__ = ["main", "console"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

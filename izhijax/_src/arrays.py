@@ -24,9 +24,9 @@ def _dtype_of(x):
     return np.asarray(x).dtype
 
 
-def real_array(x, name, dtype=None):
+def real_array(x, name, dtype=None, host=False):
     """``x`` as a JAX array of real numbers, cast to ``dtype`` (default: kept, integers to the
-    default float).
+    default float); with ``host=True`` as a NumPy array (a concrete ``x`` only).
 
     Args:
         x: scalar, sequence or array of integers or floats (NumPy, JAX, Python).
@@ -56,7 +56,7 @@ def real_array(x, name, dtype=None):
     if dtype is None:
         dtype = (jax.dtypes.canonicalize_dtype(kind) if jnp.issubdtype(kind, jnp.floating)
                  else jnp.result_type(float))
-    return jnp.asarray(x, dtype)
+    return np.asarray(x, dtype) if host else jnp.asarray(x, dtype)
 
 
 def index_array(x, name, n):

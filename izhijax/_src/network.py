@@ -32,7 +32,7 @@ from . import connectivity
 from .arrays import real_array
 from .components import INTEGRATORS, NOISES, Integrator, NeuronModel, NoiseSource, resolve
 from .neuron import Izhikevich2003
-from .surrogate import Surrogate, as_surrogate
+from .surrogate import DEFAULT_GAIN, Surrogate, as_surrogate
 
 THRESHOLD_GRADS = ("crossing", "voltage")
 MIN_RISE = 1.0
@@ -54,7 +54,9 @@ class Config:
             Brian2 and net.m), ``"uniform"`` (``amp * U(0, 1)``, PymoNNto) or ``"none"``.
         surrogate: an :class:`izhijax.Surrogate` (``FastSigmoid(1.0)``...) or its name, with
             ``surrogate_scale`` its inverse width (in 1/step with ``threshold_grad="crossing"``,
-            in 1/mV with ``"voltage"``).
+            in 1/mV with ``"voltage"``) and ``surrogate_gain`` its height (the peak of the
+            surrogate derivative; see :mod:`izhijax._src.surrogate`). A surrogate object brings
+            its own scale and gain.
         threshold_grad: what the surrogate sees (backward only, spikes are the same):
             ``"crossing"`` (default) the time since the threshold crossing in steps,
             ``x / max(v - v_before, 1 mV)``; ``"voltage"`` the distance ``x`` in mV (the plain
@@ -80,13 +82,14 @@ class Config:
     noise: NoiseSource = "normal"
     surrogate: Surrogate = "fast_sigmoid"
     surrogate_scale: float = 1.0
+    surrogate_gain: float = DEFAULT_GAIN
     threshold_grad: str = "crossing"
     reset_grad: bool = False
     synapse_grad: bool = False
     n_exc: Optional[int] = None
 
     def __post_init__(self):
-        for name in ("dt", "v_peak", "surrogate_scale"):
+        for name in ("dt", "v_peak", "surrogate_scale", "surrogate_gain"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                     or not math.isfinite(value):
@@ -95,12 +98,15 @@ class Config:
             raise ValueError(f"Config.dt must be > 0 ms, got {self.dt!r}")
         if not self.surrogate_scale > 0:
             raise ValueError(f"Config.surrogate_scale must be > 0, got {self.surrogate_scale!r}")
+        if not self.surrogate_gain > 0:
+            raise ValueError(f"Config.surrogate_gain must be > 0, got {self.surrogate_gain!r}")
         set_ = lambda name, value: object.__setattr__(self, name, value)
         set_("integrator", resolve(self.integrator, INTEGRATORS, "Config.integrator"))
         set_("noise", resolve(self.noise, NOISES, "Config.noise"))
         if isinstance(self.surrogate, str) and not isinstance(self.surrogate, Surrogate):
             try:
-                set_("surrogate", as_surrogate(self.surrogate, self.surrogate_scale))
+                set_("surrogate", as_surrogate(self.surrogate, self.surrogate_scale,
+                                               self.surrogate_gain))
             except ValueError as err:
                 raise ValueError(f"Config.{err}") from None
         for name, kind in (("integrator", Integrator), ("noise", NoiseSource),
@@ -109,6 +115,7 @@ class Config:
                 raise ValueError(f"Config.{name} must be a {kind.__name__} or its name, got "
                                  f"{getattr(self, name)!r}")
         set_("surrogate_scale", float(self.surrogate.scale))
+        set_("surrogate_gain", float(self.surrogate.gain))
         if self.threshold_grad not in THRESHOLD_GRADS:
             raise ValueError(f"Config.threshold_grad must be one of {THRESHOLD_GRADS}, "
                              f"got {self.threshold_grad!r}")
@@ -513,28 +520,32 @@ def make_params(a, b, c, d, weights, *, noise_amp=0.0, bias=0.0, v0=-65.0, u0=No
     if config.n_exc is not None and config.n_exc > n:
         raise ValueError(f"config.n_exc must be <= n = {n} neurons, got {config.n_exc}")
 
+    raw = dict(a=a, b=b, c=c, d=d, noise_amp=noise_amp, bias=bias, v0=v0, u0=u0)
+    # Concrete values are assembled on the host (NumPy: the same IEEE operations as jnp's, without
+    # a compiled program per broadcast, product and slice) and placed once; traced ones with jnp.
+    host = not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(raw))
+    xp = np if host else jnp
+
     def vec(name, x):
-        x = real_array(x, name, dtype)
+        x = real_array(x, name, dtype, host=host)
         if x.ndim == 0:
-            return jnp.full((n,), x, dtype)
+            return xp.full((n,), x, dtype)
         if x.shape != (n,):
             raise ValueError(f"{name} must be a scalar or have shape ({n},), got {x.shape}")
         return x
 
-    fields = {k: vec(k, x) for k, x in dict(a=a, b=b, c=c, d=d, noise_amp=noise_amp, bias=bias,
-                                           v0=v0).items()}
+    fields = {k: vec(k, x) for k, x in raw.items() if k != "u0"}
     fields["u0"] = fields["b"] * fields["v0"] if u0 is None else vec("u0", u0)
     model = Izhikevich2003(v_peak=float(config.v_peak), inclusive=config.inclusive)
     bounds = ([("neurons", 0, n)] if config.n_exc is None else
               [(nm, lo, hi) for nm, lo, hi in (("exc", 0, config.n_exc), ("inh", config.n_exc, n))
                if hi > lo])
+    part = lambda k, lo, hi: (jax.device_put if host else jnp.asarray)(
+        fields[k][lo:hi] if len(bounds) > 1 else fields[k])
     pops = tuple(Population(
-        name=name, model=model, params={k: fields[k][lo:hi] if len(bounds) > 1 else fields[k]
-                                        for k in "abcd"},
-        noise_amp=fields["noise_amp"][lo:hi] if len(bounds) > 1 else fields["noise_amp"],
-        bias=fields["bias"][lo:hi] if len(bounds) > 1 else fields["bias"],
-        initial={"v": fields["v0"][lo:hi] if len(bounds) > 1 else fields["v0"],
-                 "u": fields["u0"][lo:hi] if len(bounds) > 1 else fields["u0"]})
+        name=name, model=model, params={k: part(k, lo, hi) for k in "abcd"},
+        noise_amp=part("noise_amp", lo, hi), bias=part("bias", lo, hi),
+        initial={"v": part("v0", lo, hi), "u": part("u0", lo, hi)})
         for name, lo, hi in bounds)
     names = tuple(p.name for p in pops)
     proj = Projection(source=names, target=names, weights=weights, delay=config.delay,

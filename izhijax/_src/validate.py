@@ -32,6 +32,17 @@ def _finite_flags(arrays):
     return jnp.stack([jnp.all(jnp.isfinite(x)) for x in arrays])
 
 
+def _on_host(x):
+    """True for a NumPy value or a JAX array whose every shard is in CPU memory (read without a
+    copy or a compiled program)."""
+    if not isinstance(x, jax.Array):
+        return True
+    try:
+        return all(d.platform == "cpu" for d in x.devices())
+    except Exception:       # deleted or otherwise unreadable: let the device path report it
+        return False
+
+
 def check_finite(named):
     """Raise ``ValueError`` naming the first array that holds a NaN or an infinity.
 
@@ -42,8 +53,11 @@ def check_finite(named):
              and jnp.issubdtype(jnp.result_type(x), jnp.inexact)}
     if not named:
         return
-    with jax.ensure_compile_time_eval():     # concrete arrays are checked now, even under a trace
-        flags = np.asarray(_finite_flags([jnp.asarray(x) for x in named.values()]))
+    if all(_on_host(x) for x in named.values()):    # NumPy, or JAX arrays in host memory: read
+        flags = [bool(np.isfinite(np.asarray(x)).all()) for x in named.values()]  # in place
+    else:
+        with jax.ensure_compile_time_eval():     # concrete arrays are checked now, even in a trace
+            flags = np.asarray(_finite_flags([jnp.asarray(x) for x in named.values()]))
     for (name, x), ok in zip(named.items(), flags):
         if not ok:
             x = np.asarray(x)
