@@ -16,6 +16,7 @@ def _run(*args, cwd=None):
     return subprocess.run([EXE, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_fig3_writes_figure_summary_and_recording(tmp_path):
     out, save = tmp_path / "f.png", tmp_path / "run.npz"
     r = _run("fig3", "--duration", "200", "--seed", "3", "--out", str(out), "--save", str(save))

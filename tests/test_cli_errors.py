@@ -295,6 +295,7 @@ def _patch_expensive(monkeypatch):
     monkeypatch.setattr(izj, "compile_simulation", _never)
 
 
+@pytest.mark.slow
 def test_too_large_requests_are_one_line_exit_1(tmp_path, monkeypatch):
     """A sweep, fit or polychronization run asking for more than the machine has: one line with
     how much it needs and how much there is, status 1, before anything is simulated."""
@@ -377,6 +378,7 @@ def test_warnings_and_interrupts_are_one_line(monkeypatch):
     (("fig3", "--duration", "5"), False),
     (("sweep", "--x", "bias=1", "--y", "noise_scale=1", "--duration", "5"), False),
 ], ids=["fig3-buffered", "fig3-unbuffered", "sweep-unbuffered"])
+@pytest.mark.slow
 def test_closed_pipe_ends_quietly(tmp_path, argv, buffered):
     """``izhijax ... | head -1``: the reader is gone before the output is written; the command ends
     with status 141 (128 + SIGPIPE) and says nothing on stderr (before: a BrokenPipeError report,

@@ -80,6 +80,7 @@ def _inventory(path):
     return names
 
 
+@pytest.mark.slow
 def test_docs_build_with_warnings_as_errors(tmp_path):
     # about 20 s on 2 CPU cores (under the ~30 s above which tests are marked slow)
     pytest.importorskip("sphinx", reason="Sphinx is not installed (pip install -e \".[docs]\")")

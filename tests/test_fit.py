@@ -88,6 +88,7 @@ def test_fit_reaches_population_targets_on_held_out_keys():
     assert h["loss"][-5:].mean() < 0.2 * h["loss"][:5].mean()
 
 
+@pytest.mark.slow
 def test_fit_stops_at_tol_and_projects():
     params = izj.izhikevich2003(jax.random.key(3), n_exc=8, n_inh=2)
     theta, build = izj.fit.population_parameters(params, ("noise_exc",))
@@ -189,6 +190,7 @@ def _lr(count):
     return jnp.where(count >= 2, jnp.inf, 0.1)
 
 
+@pytest.mark.slow
 def test_non_finite_update_stops_with_the_last_finite_parameters(tiny):
     params, theta, build, loss = tiny
     from izhijax._src.fit import FitDivergenceError
@@ -212,6 +214,7 @@ def test_non_finite_update_stops_with_the_last_finite_parameters(tiny):
     np.testing.assert_array_equal(h["loss"], again.history["loss"])
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_at_once_and_nan_gradients_can_be_skipped(tiny):
     """A NaN loss stops the fit at its iteration; a NaN gradient with a finite loss stops it too,
     unless the optimizer is wrapped in optax.apply_if_finite (then the update is skipped)."""
@@ -269,6 +272,7 @@ def test_evaluate_and_rates_of_check_their_arguments(tiny, monkeypatch):
         assert info.type is error and re.search(fragment, str(info.value)), str(info.value)
 
 
+@pytest.mark.slow
 def test_fit_too_large_for_memory_is_refused_before_simulating(tiny, monkeypatch):
     from izhijax._src import fit as fit_module
     from izhijax._src import memory
@@ -294,6 +298,7 @@ def test_fit_too_large_for_memory_is_refused_before_simulating(tiny, monkeypatch
     assert result.history["loss"].shape == (1,)
 
 
+@pytest.mark.slow
 def test_f1_smoke(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, "experiments"))
     import fit_population

@@ -275,6 +275,7 @@ def random_net(seed, n=50, ne=40, m=20, D=4, p_strong=0.6, mixed=False):
     return post, delay, w, a, d, ne
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed,plm,mixed", [(1, None, False), (2, 40, False), (3, 200, False),
                                              (4, None, True)])
 def test_every_anchor_set_matches_the_oracle(seed, plm, mixed):

@@ -157,6 +157,7 @@ def test_missing_packages_name_the_extra(fig3, tmp_path, monkeypatch, capsys):
 # --- NWB -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_nwb_round_trip_fig3(fig3, tmp_path):
     pynwb = pytest.importorskip("pynwb")
     params, rec = fig3

@@ -182,6 +182,7 @@ def test_connectivity_format_weights_round_trip(tmp_path):
             weights=dataclasses.replace(table, w=table.w.astype(jnp.float32))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["event_dense", "sparse"])
 def test_round_trip_of_event_driven_and_sparse_weights(tmp_path, fmt):
     if fmt == "sparse":
@@ -202,6 +203,7 @@ def test_round_trip_of_event_driven_and_sparse_weights(tmp_path, fmt):
     np.testing.assert_array_equal(np.asarray(rec2.spikes), np.asarray(rec.spikes))
 
 
+@pytest.mark.slow
 def test_round_trip_of_prescaled_weights_of_every_format(tmp_path):
     """A sweep's network (weights scaled per presynaptic population) saves and loads as it is."""
     params = izj.izhikevich2003(jax.random.key(0), n_exc=40, n_inh=10, dtype=jnp.float64)
@@ -245,6 +247,7 @@ def _mixed_network(dtype=jnp.float64):
                         izj.projection(("rs", "fig1"), "rs", back, delay=3, name="back")], config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
 def test_network_of_several_models_and_delays_round_trips(tmp_path, dtype):
     """Populations of different models, projections with different delays and weight formats, a

@@ -150,6 +150,7 @@ def _cast(tree, dtype):
         lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
 def test_half_precision_networks_round_trip_bit_for_bit_and_simulate_alike(small, dtype, tmp_path):
     net = _cast(izj.izhikevich2003(jax.random.key(5), n_exc=16, n_inh=4, dtype=jnp.float32),
@@ -244,6 +245,7 @@ def test_save_checks_every_argument_before_writing(small, tmp_path):
 # --- a file loads only as what it says --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_crafted_file_that_does_not_load_as_it_says_is_refused(tmp_path):
     """Resealed files (valid checksum) whose metadata or arrays a loader would have to drop,
     change or reinterpret are refused, naming the field or array."""
@@ -321,6 +323,7 @@ def test_forged_sizes_deep_nesting_and_bad_streams_are_value_errors(small, tmp_p
 # --- 5: concurrent writers and a reader -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_concurrent_writers_and_a_reader_see_only_whole_files(tmp_path):
     import concurrent_io
     result = concurrent_io.run(seconds=3.0, writers=2, folder=str(tmp_path))
@@ -459,6 +462,7 @@ def test_corrupted_or_truncated_file_is_refused_or_loads_the_original(saved_byte
     assert saved.info == content["info"]
 
 
+@pytest.mark.slow
 def test_fuzzed_and_crafted_files_never_run_code_or_load_wrong(tmp_path):
     """300 mutations (damaged and crafted files) of five bases: refused with ValueError or
     TypeError, or loaded as the original or exactly as the crafted file says; never another

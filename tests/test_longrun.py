@@ -122,6 +122,7 @@ def test_divergence_stops_after_the_chunk_and_warns(tmp_path):
                              on_divergence="raise")
 
 
+@pytest.mark.slow
 def test_network_of_several_models_resumes_exactly_and_refuses_another(tmp_path, monkeypatch):
     """A run of populations of different models and projections of different delays, chunked
     and interrupted, equals one run; resuming it with another model, delay or weight is refused."""

@@ -147,6 +147,7 @@ def test_experiment_smoke(tmp_path):
 EXE = os.path.join(os.path.dirname(sys.executable), "izhijax")
 
 
+@pytest.mark.slow
 def test_cli_patterns(tmp_path):
     out = tmp_path / "patterns.png"
     r = subprocess.run([EXE, "patterns", "--out", str(out)], capture_output=True, text=True,

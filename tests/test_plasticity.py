@@ -229,6 +229,7 @@ def dopamine():
     return net, run
 
 
+@pytest.mark.slow
 def test_dopamine_decays_from_a_reward_at_a_given_step(dopamine):
     """RewardTimes(steps=(100,)), no spikes: at the end of each step DA first decays x 0.995,
     then that step's reward is added, so DA = 0.5 after step 100 and after a run of T steps

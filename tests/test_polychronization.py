@@ -158,6 +158,7 @@ def test_run_folder_resumes_bit_for_bit(tmp_path):
         pc.run(other, stim, key, 4, path, progress=False)
 
 
+@pytest.mark.slow
 def test_run_folder_is_bound_to_its_run(tmp_path):
     """A checkpoint copied from another run, or one whose header was deleted, is refused (it was
     resumed as if it were this run's); a header of another key or input is refused."""

@@ -92,6 +92,7 @@ def test_three_populations_resume_and_chunks_bitwise(small):
     np.testing.assert_array_equal(np.asarray(chunked.spikes), np.asarray(full.spikes))
 
 
+@pytest.mark.slow
 def test_three_populations_sweep_equals_single_runs(small):
     axes = {"thalamus_noise_scale": [0.75, 1.0], "exc_weight_scale": [0.5, 1.5]}
     res = izj.sweep.run(small, jax.random.key(3), 500, axes)

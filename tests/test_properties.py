@@ -154,6 +154,7 @@ def invalid_calls(draw):
     return lambda: run(n_steps=n_steps), ValueError, "n_steps must be a positive integer"
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(invalid_calls())
 def test_invalid_inputs_always_raise_the_documented_error(call):

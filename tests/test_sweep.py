@@ -67,6 +67,7 @@ def test_batched_equals_looped(fig3, swept):
     assert np.all(swept["spikes"][1] > swept["spikes"][0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["event", "sparse"])
 def test_event_driven_and_sparse_networks_sweep_like_their_single_runs(small, fmt):
     """Weight scales of an event-driven or sparse network: the batch propagates with one
@@ -164,6 +165,7 @@ def set_inh_d(params, values):
     return params.replace(d=params.d.at[lo:hi].set(values["inh_d"]))
 
 
+@pytest.mark.slow
 def test_custom_apply_and_explicit_trial_keys_equal_looped(small):
     keys = jax.random.split(jax.random.key(9), 3)
     res = izj.sweep.run(small, jax.random.key(0), 150, {"inh_d": [2.0, 6.0], "noise_scale": [1.5]},
@@ -327,6 +329,7 @@ def test_shared_weights_are_not_copied_per_network(small):
     assert mem.temp_size_in_bytes < B * n * n * 8 + noise_bytes
 
 
+@pytest.mark.slow
 def test_a_shared_key_draws_its_noise_once_per_batch(small):
     """Networks with one key share one noise draw: the threefry blocks are (steps, n), not (B, ...);
     with a key per network they are (B, steps, n)."""

@@ -50,6 +50,7 @@ def test_valid_inputs_pass_unchanged():
     np.testing.assert_array_equal(np.asarray(r1.v), np.asarray(r2.v))
 
 
+@pytest.mark.slow
 def test_traced_values_pass_through_jit_vmap_and_grad():
     params = good_params()
     key = jax.random.key(1)

@@ -85,8 +85,9 @@ def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, p
     # The random draws in one compiled call; the arithmetic on them in NumPy on the host (the
     # same IEEE operations, rounded once each, as jnp's op-by-op dispatch: identical bits), so
     # building the network costs one compilation instead of thirty (about 0.5 s in a fresh process).
-    draws = {k: np.asarray(x) for k, x in draws.items()}
-    w = np.concatenate([0.5 * draws["we"], -draws["wi"]], axis=1)
+    draws = {k: _host(x) for k, x in draws.items()}       # traced (jit, eval_shape): kept as is
+    xp = _xp(draws["we"])
+    w = xp.concatenate([0.5 * draws["we"], -draws["wi"]], axis=1)
     if propagation == "event":
         w = connectivity.event_dense(w)
 
@@ -101,6 +102,16 @@ def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, p
                noise="normal")
     cfg.update(config)
     return _fig3_neurons(draws["re"], draws["ri"], w, dtype, Config(n_exc=n_exc, **cfg))
+
+
+def _host(x):
+    """A concrete array as NumPy (read in place on CPU); a traced one unchanged."""
+    return x if isinstance(x, jax.core.Tracer) else np.asarray(x)
+
+
+def _xp(x):
+    """NumPy for host arrays, jax.numpy for traced ones."""
+    return jnp if isinstance(x, jax.core.Tracer) else np
 
 
 @partial(jax.jit, static_argnums=(1, 2, 3, 4))
@@ -122,12 +133,13 @@ def _fig3_neurons(re, ri, weights, dtype, config):
     """Params with the 2003 neuron parameters from ``re, ri ~ U(0, 1)`` (NumPy arrays of ``dtype``,
     one per excitatory / inhibitory neuron) and ``weights``."""
     n_exc, n_inh = re.shape[0], ri.shape[0]
-    ones = lambda m, x: np.full((m,), x, dtype)
-    a = np.concatenate([ones(n_exc, 0.02), 0.02 + 0.08 * ri])
-    b = np.concatenate([ones(n_exc, 0.2), 0.25 - 0.05 * ri])
-    c = np.concatenate([-65.0 + 15.0 * re**2, ones(n_inh, -65.0)])
-    d = np.concatenate([8.0 - 6.0 * re**2, ones(n_inh, 2.0)])
-    amp = np.concatenate([ones(n_exc, 5.0), ones(n_inh, 2.0)])
+    xp = _xp(re)
+    ones = lambda m, x: xp.full((m,), x, dtype)
+    a = xp.concatenate([ones(n_exc, 0.02), 0.02 + 0.08 * ri])
+    b = xp.concatenate([ones(n_exc, 0.2), 0.25 - 0.05 * ri])
+    c = xp.concatenate([-65.0 + 15.0 * re**2, ones(n_inh, -65.0)])
+    d = xp.concatenate([8.0 - 6.0 * re**2, ones(n_inh, 2.0)])
+    amp = xp.concatenate([ones(n_exc, 5.0), ones(n_inh, 2.0)])
     return make_params(a, b, c, d, weights, noise_amp=amp, bias=0.0, v0=-65.0, config=config)
 
 
@@ -175,8 +187,8 @@ def scaled_izhikevich2003(key, n, k=100, *, connection="probability", self_conne
     weights = wiring.sparse(post, w, n, buffers)
     cfg = dict(dt=1.0, integrator="euler", delay=1, noise="normal")
     cfg.update(config)
-    re = np.asarray(jax.random.uniform(k_re, (n_exc,), dtype))
-    ri = np.asarray(jax.random.uniform(k_ri, (n - n_exc,), dtype))
+    re = _host(jax.random.uniform(k_re, (n_exc,), dtype))
+    ri = _host(jax.random.uniform(k_ri, (n - n_exc,), dtype))
     return _fig3_neurons(re, ri, weights, jnp.dtype(dtype), Config(n_exc=n_exc, **cfg))
 
 
