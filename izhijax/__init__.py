@@ -8,7 +8,8 @@
 The implementation lives in the private package ``izhijax._src``; what is public is listed in
 ``__all__`` here and in the namespaces ``izhijax.sweep``, ``izhijax.fit``, ``izhijax.plot``,
 ``izhijax.patterns``, ``izhijax.features``, ``izhijax.connectivity``, ``izhijax.wiring``,
-``izhijax.plasticity``, ``izhijax.inputs``, ``izhijax.polychronization`` and ``izhijax.groups``.
+``izhijax.plasticity``, ``izhijax.inputs``, ``izhijax.polychronization``, ``izhijax.groups`` and
+``izhijax.traces``.
 
 Imports are lazy (PEP 562): ``import izhijax`` loads neither JAX nor any of ``izhijax._src``; the first
 use of a name (``izj.simulate``, ``izj.sweep``, ...) imports the module that defines it. So the
@@ -45,7 +46,7 @@ for _module, _names in {
 }.items():
     _LAZY.update(dict.fromkeys(_names, _module))
 _NAMESPACES = ("connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features",
-               "plasticity", "inputs", "polychronization", "groups")
+               "plasticity", "inputs", "polychronization", "groups", "traces")
 _LAZY.update({_name: "." + _name for _name in _NAMESPACES})
 del _module, _names
 
@@ -71,7 +72,7 @@ __all__ = [
     "to_neo", "to_nwb", "from_nwb",
     # namespaces
     "connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features", "plasticity",
-    "inputs", "polychronization", "groups",
+    "inputs", "polychronization", "groups", "traces",
 ]
 
 

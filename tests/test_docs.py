@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "docs" / "site"
 NAMESPACES = ["izhijax", "izhijax.sweep", "izhijax.fit", "izhijax.plot", "izhijax.patterns",
               "izhijax.features", "izhijax.connectivity", "izhijax.wiring", "izhijax.plasticity",
-              "izhijax.inputs", "izhijax.polychronization", "izhijax.groups"]
+              "izhijax.inputs", "izhijax.polychronization", "izhijax.groups",
+              "izhijax.traces"]
 
 
 def public_names():

@@ -391,7 +391,57 @@ def build_parser():
                     help="no fused multiply-add on CPU (XLA_FLAGS=--xla_cpu_max_isa=AVX), so "
                          "float64 arithmetic is the C program's to the bit (with --x64)")
     pc.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fn = sub.add_parser("fit-neuron", help="fit a, b, c, d of one neuron to a recorded trace",
+                        description="Fit an Izhikevich (2003) neuron to a recording of time, "
+                                    "injected current and voltage (or spike times): writes "
+                                    "PREFIX.json and PREFIX.png (izhijax._src.cli_fit_neuron).")
+    what = fn.add_mutually_exclusive_group(required=True)
+    what.add_argument("--trace", help="the recording: CSV with columns time,current,voltage or "
+                                      "NPZ with arrays t, i, v")
+    what.add_argument("--demo", type=_writable(".csv"), default=None,
+                      help="write a synthetic recording to this .csv file and stop")
+    fn.add_argument("--loss", choices=("voltage", "spikes", "both"), default="voltage",
+                    help="fit the voltage, the spike times alone, or both (default voltage)")
+    fn.add_argument("--fit", default="a,b,c,d", help="parameters to fit, among "
+                                                     "a,b,c,d,gain,bias,v_rest (default a,b,c,d)")
+    fn.add_argument("--iters", type=_positive_int, default=30,
+                    help="optimizer steps on the free run (default 30)")
+    fn.add_argument("--prefit", type=_positive_int, default=200,
+                    help="teacher-forced pre-fit steps (default 200)")
+    fn.add_argument("--dt", type=_positive_float, default=None,
+                    help="simulation step in ms, dividing the sampling interval (default it)")
+    fn.add_argument("--seed", type=_seed, default=0, help="seed of the random starts (default 0)")
+    fn.add_argument("--out", type=_out_prefix, default="fit_neuron",
+                    help="writes PREFIX.json and PREFIX.png files (default fit_neuron)")
+    fn.add_argument("--x64", action="store_true", help="simulate in float64")
+    fn.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def _out_prefix(text):
+    """``fit-neuron --out``: a prefix of two output files, PREFIX.png and PREFIX.json (a trailing
+    .png or .json is dropped), each checked as :func:`_writable` checks a file."""
+    base = text[:-4] if text.lower().endswith(".png") else \
+        text[:-5] if text.lower().endswith(".json") else text
+    if not base:
+        raise argparse.ArgumentTypeError(f"expected a file name prefix, got {text!r}")
+    if os.path.isdir(base):
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder, expected a file name prefix")
+    for suffix in (".png", ".json"):
+        _writable(suffix)(base + suffix)
+    return base
+
+
+_out_prefix.output = ".png"
+
+
+def fit_neuron(args):
+    """``izhijax fit-neuron``: implemented in :mod:`izhijax._src.cli_fit_neuron`."""
+    from .cli_fit_neuron import run
+    return run(args)
+
+
+globals()["fit-neuron"] = fit_neuron      # each subcommand is an attribute named as the command
 
 
 def fig3(args):
@@ -725,7 +775,8 @@ def main(argv=None):
 def _run(args):
     try:
         code = {"fig3": fig3, "patterns": patterns, "sweep": sweep, "fit": fit,
-                "polychronization": polychronization}[args.command](args)
+                "polychronization": polychronization,
+                "fit-neuron": globals()["fit-neuron"]}[args.command](args)
         sys.stdout.flush()          # a closed pipe shows here, not at exit
         return code
     except BrokenPipeError:

@@ -61,6 +61,8 @@ voltage axis by ``v_rest - V_REST0`` (see :data:`PARAMETERS`)."""
 TONIC_PRESETS = ("RS", "IB", "CH", "FS", "LTS", "TC", "RZ")
 """The Izhikevich (2003) Fig. 2 cell types used as starts of every fit."""
 LOSS_KINDS = ("voltage", "spikes", "both")
+PREFIT_LR = 0.1
+"""Adam's learning rate of the teacher-forced pre-fit (on the log / scaled coordinates)."""
 MODEL = Izhikevich2003(v_peak=30.0, inclusive=True)
 """The fitted neuron: the 2003 model, spike and reset at ``v >= 30`` mV."""
 
@@ -148,7 +150,7 @@ def _finite(arr, name):
     bad = ~np.isfinite(arr)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{name} must be finite, got {arr[i]!r} at index {i} "
+        raise ValueError(f"{name} must be finite, got {float(arr[i])} at index {i} "
                          f"({int(bad.sum())} non-finite of {arr.size})")
 
 
@@ -489,7 +491,12 @@ def _van_rossum_sq(model_spikes, target, tau, dt, t0):
     if not jnp.issubdtype(s.dtype, jnp.floating):
         s = s.astype(jnp.result_type(float))
     q = math.exp(-float(dt) / float(tau))
-    diff = _decay(s - _target_train(target, s, dt, t0), q)
+    return _vr_core(s, _target_train(target, s, dt, t0), q)
+
+
+@functools.partial(jax.jit, static_argnames=("q",))
+def _vr_core(s, target, q):
+    diff = _decay(s - target, q)
     tail = diff[-1] ** 2 * q * q / (1.0 - q * q)
     return 0.5 * (1.0 - q * q) * (jnp.sum(diff ** 2, axis=0) + tail)
 
@@ -683,6 +690,86 @@ def _run_model(p, current, v0, setup):
     return v, rec.spikes
 
 
+def _forced_run(p, current, v0, data, setup):
+    """The neurons of :func:`_run_model` with the recorded spikes imposed (teacher forcing).
+
+    Each step is the engine's (:func:`izhijax._src.engine.advance`: the integrator, threshold and
+    reset of ``setup.config``); at the end of a step that holds a recorded spike the neuron is
+    reset (``v <- c``, ``u <- u + d``) unless it fired by itself in the last ``setup.before``
+    samples. Between recorded spikes each inter-spike trajectory is then a smooth function of the
+    parameters, so gradients of a loss on it are those of the ODE: the pre-fit of
+    :func:`fit_trace`.
+
+    Returns:
+        the voltage after each step, before any reset, ``(T, K)``, in the recording's coordinates.
+    """
+    from . import engine
+    from .network import init_state
+    k = p["a"].shape[0]
+    dtype = p["a"].dtype
+    offset = p["v_rest"] - V_REST0
+    i_steps = jnp.repeat(current[:-1].astype(dtype), setup.m)
+    inputs = p["gain"][None, :] * i_steps[:, None]
+    v0m = jnp.broadcast_to(v0.astype(dtype), (k,)) - offset
+    pop = Population(name="neuron", model=MODEL,
+                     params={n: p[n] for n in "abcd"}, noise_amp=jnp.zeros((k,), dtype),
+                     bias=p["bias"], initial={"v": v0m, "u": p["b"] * v0m})
+    net = Network(populations=(pop,), projections=(), config=setup.config)
+    low = engine.lower(net)
+    key = jax.random.key(0)
+    quiet = max(1, setup.before * setup.m)
+
+    def body(carry, xs):
+        state, since = carry
+        i_ext, force = xs
+        state, s, pre = engine.advance(state, net, key, i_ext, None, low)
+        fired = jax.lax.stop_gradient(s) > 0
+        since = jnp.where(fired, 0, since + 1)
+        reset = (force > 0) & (since > quiet)
+        v = jnp.where(reset, p["c"], state.v)
+        u = jnp.where(reset, state.u + p["d"], state.u)
+        since = jnp.where(reset, 0, since)
+        return (state.replace(v=v, u=u), since), pre[0]["v"]
+
+    since0 = jnp.full((k,), 10 ** 6, jnp.int32)
+    _, v = jax.lax.scan(body, (init_state(net), since0), (inputs, data["step_spikes"]))
+    return v + offset[None, :]
+
+
+def _prefit_losses(z, fixed, data, setup):
+    """Per-start losses ``(K,)`` of the teacher-forced run (:func:`_forced_run`).
+
+    With a voltage: the mean squared difference (clipped at the ceiling, recorded spike windows
+    left out) over ``v_scale^2``. With spike times only: at each recorded spike the voltage must
+    have reached :data:`FORCED_LEVEL` in the ``before`` samples up to it, and stay below it
+    elsewhere (squared shortfall and excess over ``v_scale^2``, per recorded spike).
+    """
+    p = _physical(z, fixed, setup)
+    v = _forced_run(p, data["current"], data["v0"], data, setup)
+    if setup.loss in ("voltage", "both"):
+        vs = jnp.concatenate([jnp.broadcast_to(data["voltage"][:1, None], v[:1].shape),
+                              v[setup.m - 1::setup.m]])
+        target = data["sample_spikes"]
+        keep = 1.0 - spike_window(target, setup.before, setup.after)[1:, None]
+        err = (jnp.minimum(vs[1:], setup.ceiling)
+               - jnp.minimum(data["voltage"][1:, None], setup.ceiling)) ** 2
+        return jnp.sum(keep * err, 0) / jnp.maximum(jnp.sum(keep), 1.0) / setup.v_scale ** 2
+    level = FORCED_LEVEL
+    top = jax.ops.segment_max(v, data["window_id"], num_segments=v.shape[0])
+    short = jnp.where(data["window_valid"][:, None] > 0,
+                      jnp.maximum(level - jnp.clip(top, level - 100.0, 30.0), 0.0) ** 2, 0.0)
+    outside = (data["window_id"] == v.shape[0] - 1)[:, None]
+    excess = jnp.where(outside, jnp.maximum(jnp.minimum(v, 30.0) - level, 0.0) ** 2, 0.0)
+    n_target = jnp.maximum(jnp.sum(data["window_valid"]), 1.0)
+    return (jnp.sum(short, 0) + jnp.sum(excess, 0) / setup.m) / n_target / setup.v_scale ** 2
+
+
+FORCED_LEVEL = -20.0
+"""mV: the voltage a neuron fitted to spike times alone must reach before each recorded spike
+(and stay below elsewhere) in the teacher-forced pre-fit; above about -40 mV an Izhikevich neuron
+runs away into its spike within a few ms."""
+
+
 def _sampled_spikes(raster, m):
     """Spikes of each sample ``(N, K)`` from the raster ``(T, K)``: step ``j`` ends in
     ``(t_k-1, t_k]`` with ``k = j // m + 1``; sample 0 has none."""
@@ -706,30 +793,40 @@ def _losses(z, fixed, data, setup):
     return sum(parts), (v, raster)
 
 
-@functools.lru_cache(maxsize=32)
-def _compiled(setup, optimizer):
-    """The jitted screening run and optimizer step of a setup (cached: fits of the same shapes
-    and settings reuse the compiled programs)."""
-    def evaluate(z, fixed, data):
-        return _losses(z, fixed, data, setup)[0]
-
+def _masked_update(loss_fn, optimizer):
+    """An optimizer step on the sum of per-start losses; a start whose loss or gradient is not
+    finite keeps its parameters (its update is dropped), parameters projected into bounds."""
     def update(z, opt_state, fixed, data):
         def total(z):
-            per, _ = _losses(z, fixed, data, setup)
-            ok = jnp.isfinite(per)
-            return jnp.sum(jnp.where(ok, per, 0.0)), per
+            per = loss_fn(z, fixed, data)
+            return jnp.sum(jnp.where(jnp.isfinite(per), per, 0.0)), per
         (_, per), grads = jax.value_and_grad(total, has_aux=True)(z)
         ok = jnp.isfinite(per)
-        grads = {n: jnp.where(ok & jnp.isfinite(g), g, 0.0) for n, g in grads.items()}
+        for g in grads.values():
+            ok = ok & jnp.isfinite(g)
+        grads = {n: jnp.where(ok, g, 0.0) for n, g in grads.items()}
         updates, opt_state = optimizer.update(grads, opt_state, z)
         z_new = optax.apply_updates(z, updates)
         z_new = {n: jnp.where(ok, jnp.clip(x, *_z_bounds(n)), z[n]) for n, x in z_new.items()}
-        return z_new, opt_state, per
+        return z_new, opt_state, jnp.where(ok, per, jnp.inf)
+    return jax.jit(update)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(setup, optimizer, prefit_optimizer):
+    """The jitted programs of a setup (cached: fits of the same shapes and settings reuse them):
+    the free-run loss, its optimizer step, the teacher-forced pre-fit step, the model's run."""
+    def free(z, fixed, data):
+        return _losses(z, fixed, data, setup)[0]
+
+    def forced(z, fixed, data):
+        return _prefit_losses(z, fixed, data, setup)
 
     def model(z, fixed, data):
         return _losses(z, fixed, data, setup)[1]
 
-    return jax.jit(evaluate), jax.jit(update), jax.jit(model)
+    return (jax.jit(free), _masked_update(free, optimizer),
+            _masked_update(forced, prefit_optimizer), jax.jit(model))
 
 
 @functools.lru_cache(maxsize=8)
@@ -828,13 +925,13 @@ def _seed_of(key):
     return np.asarray(key).ravel().astype(np.uint64)
 
 
-def _starts(names, init, n_starts, key):
+def _starts(names, init, n_starts, key, presets=TONIC_PRESETS):
     """``{name: (n_starts,)}`` starting values: ``init`` (if any), the presets, random draws."""
     rng = np.random.default_rng(_seed_of(key))
     rows = []
     if any(n in init for n in names):
         rows.append({n: init.get(n, PARAMETERS[n].default) for n in names})
-    for preset in TONIC_PRESETS:
+    for preset in presets:
         row = dict(zip("abcd", PRESETS[preset]))
         rows.append({n: row.get(n, init.get(n, PARAMETERS[n].default)) for n in names})
     while len(rows) < n_starts:
@@ -849,21 +946,33 @@ def _starts(names, init, n_starts, key):
     return {n: np.asarray([r[n] for r in rows]) for n in names}
 
 
-def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_iters=150,
-              optimizer=None, lr=0.05, dt=None, key=None, n_starts=64, n_refine=8, tau=10.0,
+def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_iters=30,
+              optimizer=None, lr=0.01, dt=None, key=None, n_starts=64, n_refine=8, tau=10.0,
               delta=4.0, window=(2.0, 1.0), ceiling=-30.0, v_scale=5.0, weight=1.0,
-              spike_threshold=0.0, config=None, dtype=None, progress=False):
+              spike_threshold=0.0, n_prefit=200, presets=TONIC_PRESETS, config=None, dtype=None,
+              progress=False):
     """Fit an :class:`izhijax.Izhikevich2003` neuron to a recording.
 
     Loss ``"voltage"``: :func:`voltage_loss` / ``v_scale^2`` (the recorded voltage, spikes
     masked); ``"spikes"``: :func:`spike_loss` (van Rossum, ``tau``) on the spike times alone;
     ``"both"``: their sum with the spike loss weighted by ``weight`` (:func:`combined_loss`).
 
-    Procedure: ``n_starts`` starts (``init``, the :data:`TONIC_PRESETS`, random draws from
-    ``key``) run as independent neurons of one network and the ``n_refine`` with the lowest loss
-    are refined by ``n_iters`` optimizer steps, all at once (their losses are summed; each
-    neuron's gradient is its own, and Adam scales each coordinate on its own). Each start's best
-    iterate is kept; the lowest loss wins. Fitted parameters live in log or scaled coordinates and
+    Procedure, all starts as independent neurons of one network at once (their losses are
+    summed; each neuron's gradient is its own, and Adam scales each coordinate on its own):
+
+    1. ``n_starts`` starts: ``init`` (if given), the :data:`TONIC_PRESETS`, random draws from
+       ``key``;
+    2. pre-fit: ``n_prefit`` Adam steps (:data:`PREFIT_LR`) of every start on the
+       teacher-forced run (:func:`_forced_run`: the neuron is reset at the recorded spikes, so
+       each inter-spike trajectory is smooth in the parameters): the voltage error, or with spike
+       times alone, reaching :data:`FORCED_LEVEL` at each recorded spike and staying below it
+       elsewhere;
+    3. screening: the starts and their pre-fits run freely (one forward run) on ``loss``;
+    4. refinement: the ``n_refine`` best take ``n_iters`` optimizer steps on ``loss`` through
+       the free run (surrogate gradients); each keeps its best iterate, the lowest loss wins.
+
+    The free-run loss is rough in the parameters (a spike moving by a step changes it by a
+    jump), so step 4 often keeps the screened value; steps 2-3 do most of the work. Fitted parameters live in log or scaled coordinates and
     are projected into their bounds after each step (:data:`PARAMETERS`). A start whose loss or
     gradient is not finite is frozen; if every start's loss is, :class:`FitDivergenceError` is
     raised with the best fit so far in its ``result``.
@@ -880,7 +989,9 @@ def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_i
         lr: learning rate of the default optimizer.
         dt: simulation step, ms; default the sampling interval; must divide it.
         key: PRNG key of the random starts (default ``jax.random.key(0)``).
-        n_starts, n_refine: starts screened, and refined (``n_refine <= n_starts``).
+        n_starts, n_refine: starts, and starts refined (``n_refine <= n_starts``).
+        n_prefit: teacher-forced pre-fit steps (0: none).
+        presets: names of the 2003 cell types among the starts (``()``: random starts only).
         tau: van Rossum time constant, ms.
         delta: coincidence window of the reported Gamma, ms.
         window: ``(before, after)`` ms left out around spikes by the voltage loss.
@@ -910,6 +1021,9 @@ def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_i
     n_iters = _positive_int(n_iters, "n_iters")
     n_starts = _positive_int(n_starts, "n_starts")
     n_refine = _positive_int(n_refine, "n_refine")
+    if isinstance(n_prefit, (bool, np.bool_)) or not isinstance(n_prefit, (int, np.integer)) \
+            or n_prefit < 0:
+        raise ValueError(f"n_prefit must be an integer >= 0, got {n_prefit!r}")
     if n_refine > n_starts:
         raise ValueError(f"n_refine must be <= n_starts ({n_starts}), got {n_refine}")
     for value, label in ((tau, "tau"), (delta, "delta"), (v_scale, "v_scale"),
@@ -965,13 +1079,33 @@ def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_i
                                    else np.zeros(n), dtype),
             "sample_spikes": spike_train(target, t0, n, interval, dtype),
             "step_spikes": spike_train(target, t0 + dt, n_steps, dt, dtype)}
+    window_id = np.full(n_steps, n_steps - 1, np.int32)
+    width = setup.before * m
+    for k, j in enumerate(np.clip(np.rint((target - t0) / dt).astype(int) - 1, 0, n_steps - 1)):
+        window_id[max(0, j - width):j + 1] = k
+    data["window_id"] = jnp.asarray(window_id)
+    data["window_valid"] = jnp.asarray(np.arange(n_steps) < min(target.size, n_steps - 1), dtype)
     fixed = {name: jnp.asarray(init.get(name, PARAMETERS[name].default), dtype)
              for name in PARAMETERS if name not in names}
     optimizer = default_optimizer(float(lr), n_iters) if optimizer is None else optimizer
-    evaluate, update, model = _compiled(setup, optimizer)
+    prefit_optimizer = default_optimizer(PREFIT_LR, max(n_prefit, 1))
+    evaluate, update, prefit_update, model = _compiled(setup, optimizer, prefit_optimizer)
 
-    starts = _starts(names, init, n_starts, key)
-    z_all = {nm: jnp.asarray(_to_z(nm, starts[nm]), dtype) for nm in names}
+    presets = tuple(presets)
+    unknown = [q for q in presets if q not in PRESETS]
+    if unknown:
+        raise ValueError(f"presets must be names among {tuple(PRESETS)}, got {unknown}")
+    starts = _starts(names, init, n_starts, key, presets)
+    z0 = {nm: jnp.asarray(_to_z(nm, starts[nm]), dtype) for nm in names}
+    zp, state_p = z0, prefit_optimizer.init(z0)
+    prefit = np.full(n_starts, np.nan)
+    for _ in range(n_prefit):                 # teacher-forced pre-fit of every start
+        zp, state_p, per = prefit_update(zp, state_p, fixed, data)
+        prefit = np.asarray(per, np.float64)
+    z_all = {nm: jnp.concatenate([z0[nm], zp[nm]]) if n_prefit else z0[nm] for nm in names}
+    for nm in names:
+        starts[nm] = np.concatenate([starts[nm], np.asarray(_from_z(nm, zp[nm]))]) \
+            if n_prefit else starts[nm]
     screen = np.asarray(evaluate(z_all, fixed, data), np.float64)
     order = np.argsort(np.where(np.isfinite(screen), screen, np.inf))[:n_refine]
     z = {nm: x[order] for nm, x in z_all.items()}
@@ -997,7 +1131,7 @@ def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_i
                    spikes=spikes)
         hist = {"loss": np.asarray(history).reshape(-1, n_refine),
                 "best": np.min(np.asarray(history).reshape(-1, n_refine), axis=1)
-                if history else np.zeros(0), "screen": screen,
+                if history else np.zeros(0), "screen": screen, "prefit": prefit,
                 "starts": {nm: starts[nm][order] for nm in names}}
         return TraceFit(params=params, fitted=names, loss=float(best[i]), gamma=gamma, model=mt,
                         target_spikes=target, history=hist,

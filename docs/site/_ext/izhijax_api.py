@@ -44,6 +44,7 @@ PAGES = {
     "api/inputs": "izhijax.inputs",
     "api/polychronization": "izhijax.polychronization",
     "api/groups": "izhijax.groups",
+    "api/traces": "izhijax.traces",
 }
 NAMESPACES = list(PAGES.values())
 
