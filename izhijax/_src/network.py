@@ -32,7 +32,8 @@ from . import connectivity
 from .arrays import real_array
 from .components import INTEGRATORS, NOISES, Integrator, NeuronModel, NoiseSource, resolve
 from .neuron import Izhikevich2003
-from .surrogate import DEFAULT_GAIN, Surrogate, as_surrogate
+from .surrogate import (DEFAULT_GAIN, SURROGATES, Surrogate, as_surrogate,
+                        synapse_grad_gain)
 
 THRESHOLD_GRADS = ("crossing", "voltage")
 MIN_RISE = 1.0
@@ -54,9 +55,12 @@ class Config:
             Brian2 and net.m), ``"uniform"`` (``amp * U(0, 1)``, PymoNNto) or ``"none"``.
         surrogate: an :class:`izhijax.Surrogate` (``FastSigmoid(1.0)``...) or its name, with
             ``surrogate_scale`` its inverse width (in 1/step with ``threshold_grad="crossing"``,
-            in 1/mV with ``"voltage"``) and ``surrogate_gain`` its height (the peak of the
-            surrogate derivative; see :mod:`izhijax._src.surrogate`). A surrogate object brings
-            its own scale and gain.
+            in 1/mV with ``"voltage"``) and ``surrogate_gain`` its height, the peak of the
+            surrogate derivative: by default 1, and with ``synapse_grad=True`` and
+            ``threshold_grad="crossing"`` 1/64 (1/128 for the wider sigmoid(1)), where a peak of 1
+            makes the backward pass through the synapses grow without bound (see
+            :mod:`izhijax._src.surrogate`, "Calibrated height"). A surrogate object brings its own
+            scale and gain.
         threshold_grad: what the surrogate sees (backward only, spikes are the same):
             ``"crossing"`` (default) the time since the threshold crossing in steps,
             ``x / max(v - v_before, 1 mV)``; ``"voltage"`` the distance ``x`` in mV (the plain
@@ -66,6 +70,9 @@ class Config:
             other state variables; forward unchanged).
         synapse_grad: keep the gradient through the spikes a neuron sends to the others (False,
             the default, treats them as given input in the backward pass; forward unchanged).
+            True gives the network's feedback (one population's rate against the other's
+            parameters); it needs a surrogate height well below 1 (the default then is 1/64
+            for fast_sigmoid(1)).
         v_peak, inclusive, delay, n_exc: how :func:`make_params` builds a network from flat
             arrays: the :class:`izhijax.Izhikevich2003` model's cut-off (mV) and whether it spikes
             at ``v >= v_peak`` (Brian2, net.m) or ``v > v_peak`` (PymoNNto); the delay in steps of
@@ -82,13 +89,28 @@ class Config:
     noise: NoiseSource = "normal"
     surrogate: Surrogate = "fast_sigmoid"
     surrogate_scale: float = 1.0
-    surrogate_gain: float = DEFAULT_GAIN
+    surrogate_gain: Optional[float] = None
     threshold_grad: str = "crossing"
     reset_grad: bool = False
     synapse_grad: bool = False
     n_exc: Optional[int] = None
 
     def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)
+        if self.surrogate_gain is None and not isinstance(self.surrogate, Surrogate):
+            # peak 1, or with synapse_grad the calibrated height (izhijax._src.surrogate)
+            gain = DEFAULT_GAIN
+            if self.synapse_grad is True and self.threshold_grad == "crossing" \
+                    and isinstance(self.surrogate, str) and self.surrogate in SURROGATES \
+                    and isinstance(self.surrogate_scale, numbers.Real) \
+                    and math.isfinite(self.surrogate_scale) and self.surrogate_scale > 0:
+                try:
+                    gain = synapse_grad_gain(as_surrogate(self.surrogate, self.surrogate_scale))
+                except ValueError as err:
+                    raise ValueError(f"Config.surrogate_gain: {err}") from None
+            set_("surrogate_gain", gain)
+        elif self.surrogate_gain is None:
+            set_("surrogate_gain", self.surrogate.gain)
         for name in ("dt", "v_peak", "surrogate_scale", "surrogate_gain"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) \
@@ -100,7 +122,6 @@ class Config:
             raise ValueError(f"Config.surrogate_scale must be > 0, got {self.surrogate_scale!r}")
         if not self.surrogate_gain > 0:
             raise ValueError(f"Config.surrogate_gain must be > 0, got {self.surrogate_gain!r}")
-        set_ = lambda name, value: object.__setattr__(self, name, value)
         set_("integrator", resolve(self.integrator, INTEGRATORS, "Config.integrator"))
         set_("noise", resolve(self.noise, NOISES, "Config.noise"))
         if isinstance(self.surrogate, str) and not isinstance(self.surrogate, Surrogate):

@@ -65,6 +65,35 @@ own bias, noise and the weight scales; what it leaves out is the network's feedb
 excitatory rate raising the inhibitory one), which the fit loop sees through the rates it measures
 at each iteration. ``threshold_grad="voltage"``, ``reset_grad=True`` and ``synapse_grad=True``
 bring back the plain formulation, piece by piece.
+
+Calibrated height (``gain``), and why ``synapse_grad=True`` gave NaN
+---------------------------------------------------------------------
+A surrogate of peak 1 per step of crossing time counts a spike moved by one step as one spike
+more or less. Against central finite differences of the noise-averaged rate (16 keys, Fig. 3
+network, 1000 steps; ``experiments/grad_quality.py``) the key-averaged gradient of a population's
+rate with respect to its own knobs is about 26 times the finite-difference slope (median over
+knobs; 25-47 in a 200-neuron version). Through ``W s`` with ``synapse_grad=True`` every spike hands
+that over-estimated sensitivity to all the neurons it reaches, so the backward pass is a
+supercritical branching process: ``|d rate / d bias|`` grows ~1.26 per step (1e5 after 50 steps,
+1e21 after 200), overflows float32 after ~350 steps and the ``inf - inf`` / ``inf * 0`` of the
+next steps make every entry NaN. It is the magnitude, not a division or an index: the same
+network and surrogate at height 1/64 give finite gradients for every key.
+
+``Surrogate.gain`` (``Config.surrogate_gain``) is that height: the backward pass uses
+``gain * sigma'(x)``; the forward pass is unchanged. A height below the network's critical value
+(between 1/32 and 1/64 for fast_sigmoid(1) in the Fig. 3 network) turns the synaptic path into
+the network's linear response (``(1 - G W)^-1``, a convergent series), which carries the
+cross-population effects the default leaves out. A wider surrogate needs less (sigmoid(1), of area 4, is as close to critical at
+1/64 as fast_sigmoid(1), of area 2, at 1/32; triangle(1), of area 1, is near-critical at 1/32 as
+well), so ``Config(synapse_grad=True)`` with the crossing formulation defaults to
+``1/64 * min(1, 2 / area)`` (:func:`synapse_grad_gain`: 1/64 for fast_sigmoid(1), arctan(1) and
+triangle(1), 1/128 for sigmoid(1); straight_through, of infinite area, is refused unless a gain is
+given); everything else keeps peak 1. The height calibrates *rate* gradients: the gradient of a
+spike time (``experiments/grad_quality.py``, first spike of one neuron) is within ~2x of the
+finite difference at peak 1 and 1/64 of it at the synapse-path default. The critical height
+depends on the coupling (number of synapses times weight) and the rates: a more strongly coupled
+network may need a lower one; a NaN gradient with ``synapse_grad=True`` means the height is still
+too large for the network.
 """
 
 import dataclasses
@@ -75,18 +104,52 @@ import jax
 import jax.numpy as jnp
 
 
+DEFAULT_GAIN = 1.0
+"""Default height of the surrogate derivative (:attr:`Surrogate.gain`)."""
+SYNAPSE_GRAD_GAIN = 1.0 / 64
+"""Default height with ``Config(synapse_grad=True)`` and ``threshold_grad="crossing"`` for a
+surrogate of area <= 2 (fast_sigmoid(1), arctan(1), triangle); wider ones get less (see
+"Calibrated height" in this module's docstring and :func:`synapse_grad_gain`)."""
+
+
+def synapse_grad_gain(surrogate):
+    """The default height with ``synapse_grad=True``: ``SYNAPSE_GRAD_GAIN * min(1, 2 / area)``, so
+    that the area ``gain * area`` is at most that of fast_sigmoid(1) at height 1/64 (measured:
+    sigmoid(1), of area 4, is near-critical at 1/64 and fine at 1/128; triangle(1), of area 1, is
+    near-critical at 1/32 and fine at 1/64).
+
+    Raises:
+        ValueError: for a surrogate of infinite area (straight_through), whose backward pass
+            through the synapses no height keeps bounded in general.
+    """
+    area = surrogate.area
+    if not area < float("inf"):
+        raise ValueError(f"synapse_grad=True has no default surrogate_gain for {surrogate.name} "
+                         f"(infinite area: every step of every neuron sends gradient through the "
+                         f"synapses, and the backward pass grows without bound); use a surrogate "
+                         f"of finite area (fast_sigmoid) or give surrogate_gain explicitly")
+    return SYNAPSE_GRAD_GAIN * min(1.0, 2.0 / area)
+
+
 @dataclasses.dataclass(frozen=True)
 class Surrogate:
     """A surrogate derivative ``sigma'(x)`` of peak 1 at ``x = 0``; ``scale`` is its inverse width.
 
-    Subclasses implement :meth:`__call__`; instances are static (hashable) settings.
+    Subclasses implement :meth:`__call__` (the shape, peak 1); instances are static (hashable)
+    settings. ``gain`` is the height the spike functions use: the backward pass multiplies
+    ``sigma'(x)`` by it (see "Calibrated height" above; default :data:`DEFAULT_GAIN`).
     """
 
     scale: float = 1.0
+    gain: float = DEFAULT_GAIN
     name: ClassVar[str] = ""
 
     def __call__(self, x):
         raise NotImplementedError
+
+    def derivative(self, x):
+        """``gain * sigma'(x)``: what the backward pass of a spike uses."""
+        return self.gain * self(x)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +157,11 @@ class FastSigmoid(Surrogate):
     """``1 / (1 + scale |x|)^2`` (SuperSpike, Zenke & Ganguli 2018)."""
 
     name: ClassVar[str] = "fast_sigmoid"
+
+    @property
+    def area(self):
+        """Integral of ``sigma'(x)`` over x (peak 1)."""
+        return 2.0 / self.scale
 
     def __call__(self, x):
         return 1.0 / (1.0 + self.scale * jnp.abs(x)) ** 2
@@ -104,6 +172,11 @@ class Sigmoid(Surrogate):
     """``4 s (1 - s)`` with ``s = sigmoid(scale x)`` (peak normalised to 1)."""
 
     name: ClassVar[str] = "sigmoid"
+
+    @property
+    def area(self):
+        """Integral of ``sigma'(x)`` over x (peak 1)."""
+        return 4.0 / self.scale
 
     def __call__(self, x):
         s = jax.nn.sigmoid(self.scale * x)
@@ -116,6 +189,11 @@ class Arctan(Surrogate):
 
     name: ClassVar[str] = "arctan"
 
+    @property
+    def area(self):
+        """Integral of ``sigma'(x)`` over x (peak 1)."""
+        return 2.0 / self.scale
+
     def __call__(self, x):
         return 1.0 / (1.0 + (0.5 * jnp.pi * self.scale * x) ** 2)
 
@@ -125,6 +203,11 @@ class Triangle(Surrogate):
     """``max(0, 1 - scale |x|)`` (Esser et al. 2016; peak 1)."""
 
     name: ClassVar[str] = "triangle"
+
+    @property
+    def area(self):
+        """Integral of ``sigma'(x)`` over x (peak 1)."""
+        return 1.0 / self.scale
 
     def __call__(self, x):
         return jnp.maximum(0.0, 1.0 - self.scale * jnp.abs(x))
@@ -136,6 +219,11 @@ class StraightThrough(Surrogate):
 
     name: ClassVar[str] = "straight_through"
 
+    @property
+    def area(self):
+        """Integral of ``sigma'(x)`` over x (peak 1)."""
+        return float("inf")
+
     def __call__(self, x):
         return jnp.ones_like(x)
 
@@ -144,14 +232,15 @@ SURROGATES = {cls.name: cls for cls in (FastSigmoid, Sigmoid, Arctan, Triangle, 
 """Surrogate classes by name; ``SURROGATES[name](scale)`` is the object."""
 
 
-def as_surrogate(surrogate, scale=1.0):
-    """A :class:`Surrogate` object from an object (returned) or a name and a scale."""
+def as_surrogate(surrogate, scale=1.0, gain=None):
+    """A :class:`Surrogate` object from an object (returned) or a name, a scale and a gain
+    (default :data:`DEFAULT_GAIN`)."""
     if isinstance(surrogate, Surrogate):
         return surrogate
     if surrogate not in SURROGATES:
         raise ValueError(f"surrogate must be one of {tuple(SURROGATES)} or a Surrogate object, "
                          f"got {surrogate!r}")
-    return SURROGATES[surrogate](float(scale))
+    return SURROGATES[surrogate](float(scale), DEFAULT_GAIN if gain is None else float(gain))
 
 
 def heaviside(x, inclusive=True):
@@ -179,7 +268,8 @@ def spike(x, surrogate="fast_sigmoid", scale=1.0, inclusive=True):
 @spike.defjvp
 def _spike_jvp(surrogate, scale, inclusive, primals, tangents):
     (x,), (dx,) = primals, tangents
-    return heaviside(x, inclusive), as_surrogate(surrogate, scale)(x).astype(x.dtype) * dx
+    slope = as_surrogate(surrogate, scale).derivative(x).astype(x.dtype)
+    return heaviside(x, inclusive), slope * dx
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
@@ -207,5 +297,5 @@ def spike_per_rise(x, rise, surrogate="fast_sigmoid", scale=1.0, inclusive=True)
 def _spike_per_rise_jvp(surrogate, scale, inclusive, primals, tangents):
     (x, rise), (dx, _) = primals, tangents
     rise = jax.lax.stop_gradient(rise)
-    return heaviside(x, inclusive), (as_surrogate(surrogate, scale)(x / rise).astype(x.dtype)
-                                     * (dx / rise))
+    return heaviside(x, inclusive), (as_surrogate(surrogate, scale).derivative(x / rise)
+                                     .astype(x.dtype) * (dx / rise))
