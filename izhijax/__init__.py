@@ -8,8 +8,8 @@
 The implementation lives in the private package ``izhijax._src``; what is public is listed in
 ``__all__`` here and in the namespaces ``izhijax.sweep``, ``izhijax.fit``, ``izhijax.plot``,
 ``izhijax.patterns``, ``izhijax.features``, ``izhijax.connectivity``, ``izhijax.wiring``,
-``izhijax.plasticity``, ``izhijax.inputs``, ``izhijax.polychronization``, ``izhijax.groups`` and
-``izhijax.traces``.
+``izhijax.plasticity``, ``izhijax.inputs``, ``izhijax.polychronization``, ``izhijax.groups``,
+``izhijax.traces`` and ``izhijax.shard``.
 
 Imports are lazy (PEP 562): ``import izhijax`` loads neither JAX nor any of ``izhijax._src``; the first
 use of a name (``izj.simulate``, ``izj.sweep``, ...) imports the module that defines it. So the
@@ -46,7 +46,8 @@ for _module, _names in {
 }.items():
     _LAZY.update(dict.fromkeys(_names, _module))
 _NAMESPACES = ("connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features",
-               "plasticity", "inputs", "polychronization", "groups", "traces")
+               "plasticity", "inputs", "polychronization", "groups", "traces",
+               "shard")
 _LAZY.update({_name: "." + _name for _name in _NAMESPACES})
 del _module, _names
 
@@ -72,7 +73,7 @@ __all__ = [
     "to_neo", "to_nwb", "from_nwb",
     # namespaces
     "connectivity", "wiring", "sweep", "fit", "plot", "patterns", "features", "plasticity",
-    "inputs", "polychronization", "groups", "traces",
+    "inputs", "polychronization", "groups", "traces", "shard",
 ]
 
 

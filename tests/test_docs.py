@@ -20,7 +20,7 @@ SITE = ROOT / "docs" / "site"
 NAMESPACES = ["izhijax", "izhijax.sweep", "izhijax.fit", "izhijax.plot", "izhijax.patterns",
               "izhijax.features", "izhijax.connectivity", "izhijax.wiring", "izhijax.plasticity",
               "izhijax.inputs", "izhijax.polychronization", "izhijax.groups",
-              "izhijax.traces"]
+              "izhijax.traces", "izhijax.shard"]
 
 
 def public_names():

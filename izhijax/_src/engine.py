@@ -70,7 +70,7 @@ def noise_block(n, n_steps, kind):
     return max(1, min(NOISE_BLOCK_STEPS, NOISE_BLOCK_VALUES // max(n, 1), n_steps))
 
 
-def advance(state, net, key, i_ext=None, z=None, low=None):
+def advance(state, net, key, i_ext=None, z=None, low=None, propagate=None, sources=None):
     """One step, returning also each state variable after the update and before the reset.
 
     Args:
@@ -80,6 +80,13 @@ def advance(state, net, key, i_ext=None, z=None, low=None):
         i_ext: optional external current of this step, shape ``(n,)``.
         z: optional unit noise of this step drawn ahead (``(n,)``, e.g. in a block of steps).
         low: ``lower(net)``, computed here when ``None``.
+        propagate: ``f(pulse, low, sent) -> pulse``, how this step's spikes enter the pulses in
+            flight; default :func:`_propagate` (a neuron-sharded run, :mod:`izhijax._src.shard`,
+            exchanges the spikes between devices there).
+        sources: ``f(k, spikes) -> spikes``, the spikes of the source of the ``k``-th projection
+            with :class:`Delayed` weights (what its spike ring records and its plasticity
+            reads); default the slice of this step's spikes (a sharded run returns every
+            device's).
 
     Returns:
         ``(state, spikes, pre)``: the new state; the spikes of this step as 0/1 floats ``(n,)``
@@ -134,12 +141,14 @@ def advance(state, net, key, i_ext=None, z=None, low=None):
         pre.append(x)
     s = _cat(spikes)
     sent = s if cfg.synapse_grad else jax.lax.stop_gradient(s)
-    pulse = _propagate(state.pulse, low, sent)
+    pulse = (_propagate if propagate is None else propagate)(state.pulse, low, sent)
+    source = (lambda k, x, s0, s1: x[s0:s1]) if sources is None else (
+        lambda k, x, s0, s1: sources(k, x))
     for k, fmt, (s0, s1), (t0, t1), rule in low.delayed:
         syn = synapses[k]
         if rule is not None:
-            syn = rule.after_step(syn, fmt, s[s0:s1], s[t0:t1], state.t, key, cfg.dt)
-        synapses[k] = {**syn, **delays.record(syn, sent[s0:s1], state.t)}
+            syn = rule.after_step(syn, fmt, source(k, s, s0, s1), s[t0:t1], state.t, key, cfg.dt)
+        synapses[k] = {**syn, **delays.record(syn, source(k, sent, s0, s1), state.t)}
     return State(neurons=tuple(new), pulse=pulse, t=state.t + 1, synapses=tuple(synapses)), s, pre
 
 

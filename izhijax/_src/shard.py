@@ -1,9 +1,15 @@
 """One network over many devices: the neurons split in blocks, the spikes exchanged every step.
 
-:func:`simulate` runs one network with its neurons split over the devices of a one-axis mesh
-(``jax.shard_map``): device ``d`` owns the neurons ``[d m, (d + 1) m)`` (``m`` the block size,
-a multiple of 8; the network is padded with neurons that never fire to ``D m``), their state,
-parameters and noise, and the synapses onto them (their incoming synapses, in every format).
+:func:`simulate` runs one network with its neurons split over the devices of a mesh axis
+(``jax.shard_map``): each block of populations of one neuron model is cut in ``D`` equal parts
+(a multiple of 8 neurons each, padded with neurons that never fire), and device ``d`` owns part
+``d`` of every block (:class:`Layout`; one model: the neurons ``[d m, (d + 1) m)``), their state,
+parameters and noise, and the synapses onto them (their incoming synapses, in every format:
+dense, :class:`~izhijax.connectivity.EventDense`, :class:`~izhijax.connectivity.Sparse`,
+:class:`~izhijax.connectivity.PreScaled` and per-synapse delays,
+:class:`~izhijax.connectivity.Delayed`, whose ring of source spikes every device holds whole;
+with plasticity each device learns its own synapses, from the sources' traces, which every
+device keeps whole, and its targets' traces).
 Each step runs the engine's own step (:func:`izhijax._src.engine.advance`) on the device's
 block; the spikes reach the other devices in the step's propagation:
 
@@ -14,10 +20,14 @@ block; the spikes reach the other devices in the step's propagation:
    and the buffers are gathered (``D x size`` int32, the exchange); a step with more spikes on
    some device than the largest buffer holds gathers the devices' 0/1 spikes instead (``n``
    bytes, the overflow fallback): no spike is ever dropped;
-3. every device rebuilds the step's spike vector from what it received and propagates it into
-   its own targets with its share of the weights, through the formats' own code
-   (:func:`izhijax.connectivity.propagate`: the same buffer ladder and overflow path, the same
-   order of additions for each target).
+3. every device merges the buffers into the step's ascending list of fired neurons and
+   propagates it into its own targets with its share of the weights: event-driven formats
+   (:class:`~izhijax.connectivity.EventDense`, :class:`~izhijax.connectivity.Sparse`) straight
+   from the list (the format's buffer ladder picked by the same count, the same fired indices,
+   the same additions as :func:`izhijax.connectivity.propagate`, without scanning the ``n``
+   neurons); dense and :class:`~izhijax.connectivity.PreScaled` weights and the rings of
+   :class:`~izhijax.connectivity.Delayed` ones through the formats' own code on the 0/1 vector
+   rebuilt from the list (``O(n)`` per device).
 
 Bit for bit. The noise of neuron ``i`` at step ``t`` is the Threefry counter ``i`` of
 ``fold_in(key, t)`` (:mod:`izhijax._src.threefry`): a device draws exactly its slice, and the
@@ -33,32 +43,45 @@ bit for bit on CPU (float32 and float64, tests on 2, 4 and 8 devices). On GPUs t
 is cuBLAS's, whose order may depend on the shape: dense networks are then equal up to rounding,
 the event-driven formats stay exact.
 
-Multi-process: call ``jax.distributed.initialize`` first (on CPU with
-``jax.config.update("jax_cpu_collectives_implementation", "gloo")``); the mesh then spans every
-process's devices, each process builds the shards it holds from the same network and key (every
-process passes the same arguments), and the results are gathered to every process.
+With function inputs (:class:`izhijax.inputs.Input`) the sharded run equals
+:func:`izhijax.simulate` of the same input given as an ``(n_steps, n)`` array; ``simulate``'s own
+function-input path may differ from its array path in the last bit (XLA folds the input's
+scatter into the sum of the currents), so there the two can differ by an ulp.
 
-Not sharded: per-synapse delays (:class:`izhijax.connectivity.Delayed`) and plasticity, networks
-of several neuron models, gradients. Each device rebuilds the ``n``-neuron spike vector (``O(n)``
-per step, as the unsharded step's scan for fired neurons): the exchange is ``O(D x spikes)``,
-the scan of the received spikes is not yet.
+Several processes (a GPU cluster, or CPU processes on one host): every process calls
+``jax.distributed.initialize`` before anything else (with SLURM or Open MPI without arguments,
+else ``coordinator_address="host:port", num_processes=P, process_id=i``; on CPU first
+``jax.config.update("jax_cpu_collectives_implementation", "gloo")``), then the same
+``izj.shard.simulate(net, key, n_steps)`` with the same arguments: the default mesh is every
+device of every process (``jax.devices()``), each process places the shards of its own devices
+(``jax.make_array_from_callback``), the spikes are exchanged by the collectives (NCCL between
+GPUs), and every process receives the whole recording and final state. The result equals the
+one-process run bit for bit (tested with two CPU processes on one host).
+
+Not sharded (refused in one line): plasticity whose modulation reads the network's spikes
+(:class:`~izhijax.plasticity.Dopamine2007`'s rewards; :class:`~izhijax.plasticity.STDP` and
+:class:`~izhijax.plasticity.Izhikevich2006` are sharded). Gradients are not taken through a
+sharded run.
+Per step and device the work is the device's neurons, its synapses that deliver, and
+``O(D x buffer)`` for the exchange; a network with dense, PreScaled or Delayed weights also
+rebuilds the ``n``-neuron 0/1 vector (``O(n)``: a dense product reads it, a ring stores it).
 """
 
 import dataclasses
-import math
+import time
 from functools import lru_cache, partial
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from . import connectivity, engine
+from . import connectivity, delays, engine
 from .delays import Delayed
 from .inputs import INPUT_TAG, Input
 from .network import State, blocks as model_blocks
-from .threefry import _fast_path, threefry2x32, unit_noise_block
+from .threefry import unit_noise_block
 from .validate import is_traced
 
 AXIS = "neurons"
@@ -71,12 +94,88 @@ INDEX_BYTES = 4
 
 
 def block_size(n, n_devices):
-    """Neurons per device: ``ceil(n / D)`` rounded up to a multiple of :data:`TILE`."""
+    """Neurons per device of a group of ``n``: ``ceil(n / D)`` rounded up to a multiple of
+    :data:`TILE`."""
     return -(-(-(-n // n_devices)) // TILE) * TILE
 
 
+class Layout(NamedTuple):
+    """Where each neuron lives: each block of populations of one model (``network.blocks``) is
+    split in ``D`` equal parts of ``sizes[b]`` slots (a multiple of 8), and device ``d`` holds
+    part ``d`` of every block, one after the other (at ``offsets[b]``): ``m = sum(sizes)`` slots.
+
+    ``perm[d * m + i]`` is the global index of slot ``i`` of device ``d`` (``n`` for padding);
+    ``slot[g]`` the flat slot of neuron ``g``; ``fill`` like ``perm`` with padding slots given a
+    neuron of their block (whose parameters and state the padding copies, never firing).
+    """
+
+    n: int
+    d: int
+    m: int
+    sizes: tuple
+    offsets: tuple
+    starts: tuple       # global first neuron of each block
+    perm: np.ndarray
+    slot: np.ndarray
+    fill: np.ndarray
+
+    def to_local(self, x, pad=0):
+        """A per-neuron host array (last axis ``n``) in slot order (``D m``); padding ``pad`` or,
+        with ``pad=None``, the value of a neuron of the block."""
+        x = np.asarray(x)
+        out = x[..., self.fill]
+        if pad is not None:
+            out = np.where(self.perm < self.n, out, np.asarray(pad, x.dtype))
+        return out
+
+    def to_global(self, x):
+        """The inverse of :meth:`to_local` (last axis ``D m`` to ``n``)."""
+        return np.asarray(x)[..., self.slot]
+
+    def block_to_local(self, b, x):
+        """A block's per-neuron array (last axis its size) in its own slot order (``D sizes[b]``),
+        padding with a neuron of the block."""
+        x = np.asarray(x)
+        size = self.sizes[b]
+        idx = self.fill.reshape(self.d, self.m)[:, self.offsets[b]:self.offsets[b] + size]
+        return x[..., idx.reshape(-1) - self.starts[b]]
+
+    def block_to_global(self, b, x):
+        """The inverse of :meth:`block_to_local`."""
+        x = np.asarray(x)
+        size = self.sizes[b]
+        part = self.perm.reshape(self.d, self.m)[:, self.offsets[b]:self.offsets[b] + size]
+        part = part.reshape(-1)
+        keep = np.flatnonzero(part < self.n)
+        out = np.empty(x.shape[:-1] + (keep.size,), x.dtype)
+        out[..., part[keep] - self.starts[b]] = x[..., keep]
+        return out
+
+
+def layout(params, n_devices):
+    """The :class:`Layout` of ``params`` over ``n_devices`` devices."""
+    d = _check_devices(n_devices)
+    n = params.n
+    groups = [(lo, hi) for _, lo, hi, _ in model_blocks(params)]
+    sizes = tuple(block_size(hi - lo, d) for lo, hi in groups)
+    offsets = tuple(int(x) for x in np.cumsum((0,) + sizes)[:-1])
+    m = sum(sizes)
+    perm = np.full((d, m), n, np.int64)
+    fill = np.zeros((d, m), np.int64)
+    for (lo, hi), size, off in zip(groups, sizes, offsets):
+        for k in range(d):
+            a, b = min(hi, lo + k * size), min(hi, lo + (k + 1) * size)
+            perm[k, off:off + b - a] = np.arange(a, b)
+            fill[k, off:off + size] = lo
+            fill[k, off:off + b - a] = np.arange(a, b)
+    perm, fill = perm.reshape(-1), fill.reshape(-1)
+    slot = np.empty(n, np.int64)
+    slot[perm[perm < n]] = np.flatnonzero(perm < n)
+    return Layout(n, d, m, sizes, offsets, tuple(lo for lo, _ in groups), perm, slot, fill)
+
+
 def default_exchange(n_local):
-    """The exchange ladder: index buffers of ``4 .. n_local / 4`` spikes per device, x 2.
+    """The exchange ladder: index buffers of ``4`` to ``n_local / 4`` spikes per device, x 2.
 
     Beyond ``n_local / 4`` spikes the indices (4 bytes each) weigh more than the device's 0/1
     spikes (1 byte per neuron), which the overflow path gathers instead.
@@ -95,9 +194,10 @@ class Partition:
     Attributes:
         n: neurons of the network.
         n_devices: devices ``D``.
-        n_local: neurons per device (``m``, a multiple of 8); the network is padded to ``D m``.
-        blocks: ``((lo, hi), ...)`` the real neurons of each device (``lo == hi`` for a device of
-            padding only).
+        n_local: neuron slots per device (``m``, a multiple of 8); the network is padded to
+            ``D m`` (see :class:`Layout`).
+        blocks: per device, the ranges ``(lo, hi)`` of the network's neurons it holds (one per
+            block of populations of one neuron model; ``lo == hi`` where it holds padding only).
         synapses: real synapses onto each device's neurons (all projections; a dense matrix counts
             every entry).
         stored: synapse entries each device stores (its padded tables).
@@ -114,6 +214,7 @@ class Partition:
 
     @property
     def n_pad(self):
+        """Neuron slots of all devices, ``D m`` (the network and its padding)."""
         return self.n_devices * self.n_local
 
     @property
@@ -134,8 +235,10 @@ class Partition:
     def table(self):
         """A Markdown table: per device its neurons, synapses and stored entries."""
         lines = ["| device | neurons | synapses | stored |", "|---:|---:|---:|---:|"]
-        for d, ((lo, hi), syn, st) in enumerate(zip(self.blocks, self.synapses, self.stored)):
-            lines.append(f"| {d} | {lo}-{hi} ({hi - lo}) | {syn} | {st} |")
+        for d, (ranges, syn, st) in enumerate(zip(self.blocks, self.synapses, self.stored)):
+            held = ", ".join(f"{lo}-{hi}" for lo, hi in ranges if hi > lo) or "-"
+            count = sum(hi - lo for lo, hi in ranges)
+            lines.append(f"| {d} | {held} ({count}) | {syn} | {st} |")
         ladder = ", ".join(f"{s} ({self.exchange_bytes(k)} B)"
                            for k, s in enumerate(self.exchange))
         lines.append("")
@@ -158,21 +261,29 @@ def partition(params, n_devices, *, exchange=None):
         :class:`Partition`.
     """
     _check_supported(params)
-    d = _check_devices(n_devices)
-    m = block_size(params.n, d)
-    ladder = _ladder(exchange, m)
-    return _partition(params.n, d, m, ladder, _tables(params, d, m))
+    lay = layout(params, n_devices)
+    ladder = _ladder(exchange, lay.m)
+    return _partition(lay, ladder, _tables(params, lay))
 
 
-def _partition(n, d, m, ladder, tables):
+def _partition(lay, ladder, tables):
+    d, m = lay.d, lay.m
     syn = np.zeros(d, np.int64)
     stored = np.zeros(d, np.int64)
     for t in tables:
         syn += t.synapses
         stored += t.stored
-    blocks = tuple((min(n, k * m), min(n, (k + 1) * m)) for k in range(d))
-    return Partition(n, d, m, blocks, tuple(int(x) for x in syn), tuple(int(x) for x in stored),
-                     ladder)
+    perm = lay.perm.reshape(d, m)
+    blocks = []
+    for k in range(d):
+        ranges = []
+        for off, size in zip(lay.offsets, lay.sizes):
+            part = perm[k, off:off + size]
+            real = part[part < lay.n]
+            ranges.append((int(real[0]), int(real[-1]) + 1) if real.size else (lay.n, lay.n))
+        blocks.append(tuple(ranges))
+    return Partition(lay.n, d, m, tuple(blocks), tuple(int(x) for x in syn),
+                     tuple(int(x) for x in stored), ladder)
 
 
 def _check_devices(n_devices):
@@ -185,7 +296,10 @@ def _check_devices(n_devices):
 def _ladder(exchange, m):
     if exchange is None:
         return default_exchange(m)
-    ladder = connectivity.check_buffers(exchange) if len(tuple(exchange)) else ()
+    try:
+        ladder = connectivity.check_buffers(exchange)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"exchange: {err}") from None
     if any(s > m for s in ladder):
         raise ValueError(f"exchange buffers must be at most the {m} neurons of a device, "
                          f"got {ladder}")
@@ -200,16 +314,16 @@ def _check_supported(params):
     if any(is_traced(x) for x in jax.tree_util.tree_leaves(params)):
         raise TypeError("shard.simulate takes a concrete network (its synapses are split on the "
                         "host), not one traced inside jit, vmap or grad")
+    from .plasticity import TraceRule
     for p in params.projections:
-        if isinstance(p.weights, Delayed) or p.plasticity is not None:
+        rule = p.plasticity
+        if rule is not None and not (isinstance(rule, TraceRule)
+                                     and type(rule).modulate is TraceRule.modulate):
             raise NotImplementedError(
-                f"shard: projection {p.name!r} has per-synapse delays (Delayed) or plasticity, "
-                f"which the sharded run does not support yet; use izj.simulate")
+                f"shard: projection {p.name!r} is plastic with {type(rule).__name__}, whose "
+                f"modulation reads the whole network's spikes; the sharded run supports STDP "
+                f"and Izhikevich2006; use izj.simulate")
         _kind(p.weights, p.name)
-    if len(model_blocks(params)) > 1:
-        raise NotImplementedError(
-            f"shard: the network has {len(model_blocks(params))} blocks of different neuron "
-            f"models; the sharded run supports networks of one model; use izj.simulate")
 
 
 def _kind(w, name):
@@ -219,6 +333,8 @@ def _kind(w, name):
         return "event"
     if isinstance(w, connectivity.Sparse):
         return "sparse"
+    if isinstance(w, Delayed):
+        return "delayed"
     if not connectivity.is_format(w):
         return "dense"
     raise NotImplementedError(f"shard: projection {name!r} has weights of format "
@@ -236,34 +352,48 @@ class Table(NamedTuple):
     arrays: dict        # name -> (host array, partition spec)
     synapses: np.ndarray
     stored: np.ndarray
+    index: object = None    # Delayed: flat index into the global table of each local entry
+                            # (D, n_pre, max_delay, width), -1 for padding
 
 
-def _tables(params, d, m):
+def _tables(params, lay):
     out = []
     for p in params.projections:
         s0, s1 = params.span(p.source)
         t0, t1 = params.span(p.target)
-        spec, arrays, syn, stored = _localize(p.weights, t0, t1, d, m, p.name)
-        out.append(Table((spec[0], s0, s1, t0, t1, p.delay, spec), arrays, syn, stored))
+        spec, arrays, syn, stored, index = _localize(p.weights, t0, t1, lay, p.name)
+        out.append(Table((spec[0], s0, s1, t0, t1, p.delay, spec), arrays, syn, stored, index))
     return tuple(out)
 
 
-def _owned(t0, t1, d, m):
-    """Per device the rows ``j`` of the projection's targets it owns: ``(D, m)`` int, -1 where
-    the device's neuron is not a target."""
-    g = np.arange(d * m).reshape(d, m)
+def _owned(t0, t1, lay):
+    """Per device the rows ``j`` of the projection's targets it holds: ``(D, m)`` int, -1 where
+    the device's slot is not a target."""
+    g = lay.perm.reshape(lay.d, lay.m)
     return np.where((g >= t0) & (g < t1), g - t0, -1)
 
 
-def _localize(w, t0, t1, d, m, name):
+def _localize(w, t0, t1, lay, name):
     """``(spec, arrays, synapses per device, stored per device)`` of one weight format."""
     kind = _kind(w, name)
-    rows = _owned(t0, t1, d, m)                                    # (D, m)
+    d, m = lay.d, lay.m
+    rows = _owned(t0, t1, lay)                                     # (D, m)
     if kind == "prescaled":
-        spec, arrays, syn, stored = _localize(w.matrix, t0, t1, d, m, name)
+        spec, arrays, syn, stored, _ = _localize(w.matrix, t0, t1, lay, name)
         arrays = {**{"m_" + k: v for k, v in arrays.items()},
                   "scale": (np.asarray(w.scale), P())}
-        return ("prescaled", spec), arrays, syn, stored
+        return ("prescaled", spec), arrays, syn, stored, None
+    if kind == "delayed":   # as Sparse, per presynaptic neuron and delay
+        lpost, lw, per, index = _split_table(np.asarray(w.post), np.asarray(w.w), w.n_post, t0,
+                                             lay, with_index=True)
+        # the synapses onto each of the device's neurons, flat into its table (plasticity)
+        inc = [delays._incoming(lpost[k], m) for k in range(d)]
+        width = max(x.shape[1] for x in inc)
+        incoming = np.stack([np.pad(x, ((0, 0), (0, width - x.shape[1])),
+                                    constant_values=lpost[0].size) for x in inc])
+        return ("delayed", w.capacity), {"post": (lpost, P(AXIS)), "w": (lw, P(AXIS)),
+                                         "incoming": (incoming.astype(np.int32), P(AXIS))}, \
+            per, np.full(d, lpost[0].size), index
     if kind == "dense":
         W = np.asarray(w)                                          # (n_t, n_s)
         n_t, n_s = W.shape
@@ -273,35 +403,50 @@ def _localize(w, t0, t1, d, m, name):
         per = (rows >= 0).sum(1) * n_s
         return (("dense", n_t - r, n_t, r), {"w": (local.astype(W.dtype), P(AXIS)),
                                              "tail": (tail, P())}, per,
-                np.full(d, m * n_s + r * n_s))
+                np.full(d, m * n_s + r * n_s), None)
     if kind == "event":
         W = np.asarray(w.w)                                        # (n_s, n_t)
         cols = rows.reshape(-1)
         local = np.where(cols[None, :] >= 0, W[:, np.maximum(cols, 0)], 0).astype(W.dtype)
         per = (rows >= 0).sum(1) * W.shape[0]
         return ("event", w.buffers), {"w": (local, P(None, AXIS))}, per, \
-            np.full(d, m * W.shape[0])
-    # Sparse: each device keeps, per presynaptic neuron, the synapses onto its neurons, in
-    # table order (the order of the additions onto each target), re-indexed locally.
-    post, wt, n_t = np.asarray(w.post), np.asarray(w.w), w.n_post
+            np.full(d, m * W.shape[0]), None
+    lpost, lw, per = _split_table(np.asarray(w.post), np.asarray(w.w), w.n_post, t0, lay)
+    return ("sparse", w.buffers), {"post": (lpost, P(AXIS)), "w": (lw, P(AXIS))}, per, \
+        np.full(d, lpost[0].size), None
+
+
+def _split_table(post, wt, n_t, t0, lay, with_index=False):
+    """A table of targets (last axis: the synapses of one row) split by target device.
+
+    Each device keeps, in each row, the synapses onto its neurons in table order (the order of
+    the additions onto each target), re-indexed to its block, padded with ``m`` (dropped).
+    Returns ``(post (D, ..., width), w (D, ..., width), real synapses per device)``.
+    """
+    d, m = lay.d, lay.m
     real = post < n_t
-    glob = np.where(real, post + t0, -1)
-    per_dev, locals_ = [], []
+    glob = np.where(real, post.astype(np.int64) + t0, 0)
+    where = lay.slot[glob]                                  # flat slot of each target
+    owner = np.where(real, where // m, -1)
+    per_dev = np.bincount(owner[real].ravel(), minlength=d)[:d]
+    width = 1
     for k in range(d):
-        lo = k * m
-        mine = real & (glob >= lo) & (glob < lo + m)
-        pos = np.cumsum(mine, axis=1) - 1
-        per_dev.append(int(mine.sum()))
-        locals_.append((mine, pos, lo))
-    width = max(1, max(int((mine.sum(1)).max()) if mine.size else 0 for mine, _, _ in locals_))
-    lpost = np.full((d, post.shape[0], width), m, np.int32)
-    lw = np.zeros((d, post.shape[0], width), wt.dtype)
-    for k, (mine, pos, lo) in enumerate(locals_):
-        i, j = np.nonzero(mine)
-        lpost[k, i, pos[i, j]] = glob[i, j] - lo
-        lw[k, i, pos[i, j]] = wt[i, j]
-    return ("sparse", w.buffers), {"post": (lpost, P(AXIS)), "w": (lw, P(AXIS))}, \
-        np.asarray(per_dev), np.full(d, post.shape[0] * width)
+        mine = owner == k
+        if mine.any():
+            width = max(width, int(mine.sum(-1).max()))
+    lpost = np.full((d,) + post.shape[:-1] + (width,), m, np.int32)
+    lw = np.zeros((d,) + post.shape[:-1] + (width,), wt.dtype)
+    index = np.full(lpost.shape, -1, np.int64) if with_index else None
+    for k in range(d):
+        mine = owner == k
+        pos = np.cumsum(mine, axis=-1) - 1
+        idx = np.nonzero(mine)
+        at = (k,) + idx[:-1] + (pos[idx],)
+        lpost[at] = where[idx] - k * m
+        lw[at] = wt[idx]
+        if with_index:
+            index[at] = np.ravel_multi_index(idx, post.shape)
+    return (lpost, lw, per_dev, index) if with_index else (lpost, lw, per_dev)
 
 
 def _local_propagate(spec, arrays, spikes, gidx, t0):
@@ -329,65 +474,119 @@ def _local_propagate(spec, arrays, spikes, gidx, t0):
 # --- the exchange ------------------------------------------------------------------------------
 
 
-def _exchange(sent, lo, n, ladder, axis):
-    """The step's 0/1 spikes of all ``n`` neurons on every device, from each device's ``sent``.
+def _exchange(sent, gidx, perm, n, ladder, axis, ascending, dense_needed):
+    """What the devices send each other in a step, from each device's 0/1 spikes ``sent``.
 
-    Returns ``(spikes (n,), branch)``: ``branch`` is the ladder entry used (``len(ladder)`` for
-    the 0/1 fallback), the same on every device.
+    Returns ``(fired, spikes, branch, overflow)``, the same on every device: ``fired`` the
+    global indices of the step's fired neurons, ascending, then ``n`` (``(D x ladder[-1],)``);
+    ``spikes`` the 0/1 vector of all ``n`` neurons, built (``O(n)``) only on the 0/1 fallback
+    or where ``dense_needed`` (zeros otherwise); ``branch`` the ladder entry used
+    (``len(ladder)`` for the fallback); ``overflow`` whether it was the fallback (``fired``
+    then holds nothing: use ``spikes``). ``ascending``: the devices' neurons are in increasing
+    global order device after device (one neuron model), so the gathered buffers are merged by
+    a prefix sum instead of a sort.
     """
+    dtype = sent.dtype
     count = jnp.sum(sent != 0, dtype=jnp.int32)
-    top = jnp.max(jax.lax.all_gather(count, axis))
+    counts = jax.lax.all_gather(count, axis)
+    d = counts.shape[0]
+    top = jnp.max(counts)
     branch = jnp.sum(top > jnp.asarray(ladder, jnp.int32)) if ladder else jnp.int32(0)
+    width = d * (ladder[-1] if ladder else 1)
 
     def indices(size):
         idx, valid = connectivity._fired(sent, size)
-        mine = jnp.where(valid, lo + idx, n)                        # global, n: none
+        mine = jnp.where(valid, gidx[idx], n)                       # global, n: none
         every = jax.lax.all_gather(mine, axis).reshape(-1)
-        return jnp.zeros(n, sent.dtype).at[every].set(1, mode="drop")
+        if ascending:
+            ok = every < n
+            pos = jnp.where(ok, jnp.cumsum(ok, dtype=jnp.int32) - 1, width)
+            fired = jnp.full(width, n, jnp.int32).at[pos].set(every, mode="drop")
+        else:
+            fired = jnp.pad(jnp.sort(every), (0, width - every.size), constant_values=n)
+        spikes = jnp.zeros(n, dtype)
+        if dense_needed:
+            spikes = spikes.at[every].set(1, mode="drop")
+        return fired, spikes
 
     def dense():
-        every = jax.lax.all_gather(sent != 0, axis).reshape(-1)
-        return every[:n].astype(sent.dtype)
+        every = jax.lax.all_gather(sent != 0, axis).reshape(-1)      # in slot order
+        spikes = jnp.zeros(n, dtype).at[perm].set(every.astype(dtype), mode="drop")
+        return jnp.full(width, n, jnp.int32), spikes
 
     paths = [partial(indices, size) for size in ladder] + [dense]
     if len(paths) == 1:
-        return dense(), branch
-    return jax.lax.switch(branch, [lambda _, f=f: f() for f in paths], None), branch
+        fired, spikes = dense()
+    else:
+        fired, spikes = jax.lax.switch(branch, [lambda _, f=f: f() for f in paths], None)
+    return fired, spikes, branch, branch == len(ladder)
+
+
+def _from_fired(fired, s0, s1, size, n):
+    """:func:`izhijax._src.connectivity._fired` of the source span ``[s0, s1)`` from the step's
+    ascending fired list: the first ``size`` fired indices of the span (relative to ``s0``),
+    ascending, the unused slots ``s1 - s0 - 1``, and their validity; and the span's count."""
+    p0 = jnp.searchsorted(fired, s0).astype(jnp.int32)
+    count = jnp.searchsorted(fired, s1).astype(jnp.int32) - p0
+    room = jnp.concatenate([fired, jnp.full(size, n, fired.dtype)])
+    part = jax.lax.dynamic_slice(room, (p0,), (size,))
+    valid = part < s1
+    return jnp.where(valid, part - s0, s1 - s0 - 1).astype(jnp.int32), valid, count
+
+
+def _indexed_propagate(spec, arrays, fired, spikes, overflow, s0, s1, n, m):
+    """The device's pulse of an :class:`EventDense` or :class:`Sparse` projection from the
+    step's fired list, without scanning the ``n`` neurons: what
+    :func:`izhijax.connectivity.propagate` of the device's weights computes (the same buffer
+    ladder picked by the same count, the same fired indices in the same order, the same
+    additions; its all-synapse path from the 0/1 vector, rebuilt then). On the exchange's 0/1
+    fallback the indices come from the 0/1 vector, as there."""
+    kind, buffers = spec[0], spec[1]
+    dtype = spikes.dtype
+    src = lambda: jax.lax.cond(overflow, lambda: spikes[s0:s1], lambda: jnp.zeros(
+        s1 - s0, dtype).at[fired - s0].set(1, mode="drop"))
+    count = jax.lax.cond(
+        overflow, lambda: jnp.sum(spikes[s0:s1] != 0, dtype=jnp.int32),
+        lambda: _from_fired(fired, s0, s1, 1, n)[2])
+
+    def indices(size):
+        return jax.lax.cond(overflow, lambda: connectivity._fired(spikes[s0:s1], size),
+                            lambda: _from_fired(fired, s0, s1, size, n)[:2])
+
+    if kind == "event":
+        w = arrays["w"]
+
+        def event(size):        # connectivity._dense_forward's event path (spikes[idx] = 1)
+            idx, valid = indices(size)
+            coef = jnp.where(valid, jnp.ones((), dtype), 0)
+            return jnp.dot(coef, w[idx], precision="highest")
+
+        full = lambda: connectivity._dense_full(w, src())
+    else:
+        post, w = arrays["post"][0], arrays["w"][0]
+
+        def event(size):        # connectivity._sparse_forward's event path
+            idx, valid = indices(size)
+            coef = jnp.where(valid, jnp.ones((), dtype), 0).astype(w.dtype)
+            targets = jnp.where(valid[:, None], post[idx], m)
+            return jnp.zeros(m, w.dtype).at[targets].add(w[idx] * coef[:, None], mode="drop")
+
+        full = lambda: connectivity._sparse_full(m, post, w, src())
+    if not buffers:
+        return full()
+    branch = jnp.sum(count > jnp.asarray(buffers, jnp.int32))
+    paths = [partial(event, size) for size in buffers] + [full]
+    return jax.lax.switch(branch, [lambda _, f=f: f() for f in paths], None)
 
 
 # --- noise -------------------------------------------------------------------------------------
 
 
-def noise_slice(key, t0, size, lo, m, n, n_pad, dtype, kind):
-    """Unit noise of steps ``t0 .. t0 + size - 1`` of neurons ``lo .. lo + m - 1`` (``lo`` may be
-    traced): columns ``lo .. lo + m`` of ``unit_noise_block(key, t0, size, n, ...)``, bit for bit
-    (neurons past ``n`` get noise too, of counters past ``n``; padding multiplies it by 0)."""
-    steps = t0 + jnp.arange(size, dtype=jnp.asarray(t0).dtype)
-    dtype = jnp.dtype(dtype)
-    if not _fast_path(key) or dtype not in (jnp.float32, jnp.float64) \
-            or n >= 2**32 or kind not in ("normal", "uniform"):
-        full = unit_noise_block(key, t0, size, n, dtype, kind)
-        full = jnp.pad(full, ((0, 0), (0, n_pad - n)))
-        return jax.lax.dynamic_slice_in_dim(full, lo, m, axis=1)
-    # the counters lo .. lo + m of each step's key: the lines of threefry.unit_noise_block
-    keys = jax.random.key_data(jax.vmap(lambda t: jax.random.fold_in(key, t))(steps))
-    k1, k2 = keys[:, :1], keys[:, 1:]
-    count = (jnp.asarray(lo).astype(jnp.uint32) + jnp.arange(m, dtype=jnp.uint32))[None, :]
-    b1, b2 = threefry2x32(k1, k2, jnp.zeros_like(count), count)
-    if dtype == jnp.float32:
-        bits, one, nmant = b1 ^ b2, np.float32(1.0), 23
-    else:
-        bits = (b1.astype(jnp.uint64) << np.uint64(32)) | b2.astype(jnp.uint64)
-        one, nmant = np.float64(1.0), 52
-    width = 8 * dtype.itemsize
-    float_bits = (bits >> np.array(width - nmant, bits.dtype)) | np.array(one.view(bits.dtype))
-    floats = jax.lax.bitcast_convert_type(float_bits, dtype) - one
-    if kind == "uniform":
-        return jnp.maximum(np.array(0, dtype), floats)
-    lo_ = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype)
-    hi = np.array(1.0, dtype)
-    u = jnp.maximum(lo_, floats * (hi - lo_) + lo_)
-    return np.array(np.sqrt(2), dtype) * jax.lax.erf_inv(u)
+def noise_slice(key, t0, size, neurons, n, dtype, kind):
+    """Unit noise of steps ``t0 .. t0 + size - 1`` of the given neurons (int array ``(m,)``, may
+    be traced): those columns of ``unit_noise_block(key, t0, size, n, ...)``, bit for bit (an
+    index past ``n``, padding, gets some noise, which padding multiplies by 0)."""
+    return unit_noise_block(key, t0, size, n, dtype, kind, neurons=neurons)
 
 
 # --- the sharded run ---------------------------------------------------------------------------
@@ -400,8 +599,10 @@ class _Static(NamedTuple):
     m: int
     d: int
     config: object
-    model: object
+    models: tuple        # (model, local offset, slots) of each block of one neuron model
     specs: tuple
+    rules: tuple         # each projection's plasticity (or None)
+    syn_specs: tuple     # per projection None or ((state key, "rep" | "table" | "slot"), ...)
     max_delay: int
     spans: tuple
     ladder: tuple
@@ -420,14 +621,18 @@ class Stats(NamedTuple):
         branch: per step the exchange used (an index of ``partition.exchange``, or its length for
             the 0/1 fallback), int array ``(T,)``.
         bytes: per step the bytes each device received, ``(T,)``.
+        seconds: wall time of the compiled calls (compilation included on a first call; the
+            host work of splitting the network and gathering the results excluded).
     """
 
     partition: Partition
     branch: np.ndarray
     bytes: np.ndarray
+    seconds: float = 0.0
 
     @property
     def mean_bytes(self):
+        """Mean bytes each device received per step."""
         return float(np.mean(self.bytes)) if self.bytes.size else 0.0
 
     @property
@@ -442,40 +647,65 @@ def _device_run(st, tables, nparams, key_data, state, inputs, v_index, u_index):
     m, n, dtype = st.m, st.n, st.dtype
     cfg = st.config
     kind = cfg.noise.kind
-    lo = jax.lax.axis_index(st.axis).astype(jnp.int32) * m
-    gidx = lo + jnp.arange(m, dtype=jnp.int32)
+    gidx = nparams["gidx"]                 # (m,) global index of each slot, n for padding
     real = gidx < n
-    low = engine.Lowered(blocks=(engine.Block(st.model, 0, m, nparams["params"]),),
-                         noise_amp=nparams["noise_amp"], bias=nparams["bias"], projections=(),
-                         delayed=(), n=m, max_delay=st.max_delay, spans=())
+    # Delayed projections: the engine's own arrivals (Arrivals.at, arrive) on the device's
+    # table, from the ring of the source's spikes, which every device holds whole (replicated)
+    # (plasticity: the rule on the device's table, with the source's traces whole and the
+    # targets' traces of the device's neurons)
+    delayed = tuple((k, Delayed(arrays["post"][0], arrays["w"][0], arrays["incoming"][0], m,
+                                spec[6][1]), (0, m), (0, m), st.rules[k])
+                    for k, (spec, arrays) in enumerate(zip(st.specs, tables))
+                    if spec[0] == "delayed")
+    fixed = [(spec, arrays) for spec, arrays in zip(st.specs, tables) if spec[0] != "delayed"]
+    # the 0/1 vector of every step: for dense and PreScaled weights and the delay rings
+    dense_needed = any(spec[0] not in _INDEXED for spec in st.specs)
+    blks = tuple(engine.Block(model, off, off + size, params)
+                 for (model, off, size), params in zip(st.models, nparams["params"]))
+    low = engine.Lowered(blocks=blks, noise_amp=nparams["noise_amp"], bias=nparams["bias"],
+                         projections=(), delayed=delayed, n=m, max_delay=st.max_delay, spans=())
     holder = _ConfigOnly(cfg)
-    branch_box = []
+    box = []        # what the step's propagation gathered, for the ring and the statistics
 
     def propagate(pulse, _, sent):
         sent = jnp.where(real, sent, jnp.zeros_like(sent))          # padding never fires
-        spikes, branch = _exchange(sent, lo, n, st.ladder, st.axis)
-        branch_box.append(branch)
+        fired, spikes, branch, overflow = _exchange(sent, gidx, perm, n, st.ladder, st.axis,
+                                                    len(st.models) == 1, dense_needed)
+        box.append((spikes, branch))
         new_row = lambda: jnp.zeros((1, m), pulse.dtype)
-        if not st.specs:
+        if not fixed:
             return jnp.concatenate([pulse[1:], new_row()])
-        contrib = [_local_propagate(spec[6], arrays, spikes[spec[1]:spec[2]], gidx, spec[3])
-                   for spec, arrays in zip(st.specs, tables)]
-        if len(st.specs) == 1:      # the engine's one all-to-all projection: the row itself
-            _, s0, s1, t0, t1, delay, _ = st.specs[0]
+        contrib = [_indexed_propagate(spec[6], arrays, fired, spikes, overflow, spec[1],
+                                      spec[2], n, m)
+                   if spec[0] in _INDEXED else
+                   _local_propagate(spec[6], arrays, spikes[spec[1]:spec[2]], gidx, spec[3])
+                   for spec, arrays in fixed]
+        if len(fixed) == 1:      # the engine's one all-to-all projection: the row itself
+            _, s0, s1, t0, t1, delay, _ = fixed[0][0]
             if (s0, s1) == (0, n) and (t0, t1) == (0, n) and delay == st.max_delay:
                 return jnp.concatenate([pulse[1:], contrib[0][None]])
         pulse = jnp.concatenate([pulse[1:], new_row()])
-        for (_, s0, s1, t0, t1, delay, _), c in zip(st.specs, contrib):
+        for ((_, s0, s1, t0, t1, delay, _), _), c in zip(fixed, contrib):
             row = pulse[delay - 1]
             inside = (gidx >= t0) & (gidx < t1)
             pulse = pulse.at[delay - 1].set(jnp.where(inside, row + c, row))
         return pulse
 
+    def sources(k, _):      # a Delayed projection's source spikes: every device's
+        return box[-1][0][st.specs[k][1]:st.specs[k][2]]
+
+    perm = nparams["perm"]                 # (D m,) every slot's global index, replicated
     input_key = jax.random.fold_in(key, INPUT_TAG)
-    first = st.model.state_names[0]
-    vi = jnp.clip(v_index - lo, 0, m - 1)
-    ui = jnp.clip(u_index - lo, 0, m - 1)
     pops = [(gidx >= plo) & (gidx < phi) for _, plo, phi in st.spans]
+
+    def finite(state):      # the real neurons' state (the engine's _finite, padding left out)
+        ok = None
+        for (_, off, size), x in zip(st.models, state.neurons):
+            mine = real[off:off + size]
+            for value in x.values():
+                good = jnp.all(jnp.isfinite(value) | ~mine)
+                ok = good if ok is None else ok & good
+        return ok
 
     def body(carry, xs):
         state, counts, bad = carry
@@ -483,24 +713,23 @@ def _device_run(st, tables, nparams, key_data, state, inputs, v_index, u_index):
         t = state.t
         if st.inputs == "function":
             full = inputs(t, input_key, dtype)
-            full = jnp.pad(full, (0, st.d * m - n))
-            i_ext = jax.lax.dynamic_slice_in_dim(full, lo, m)
-        state, s, pre = engine.advance(state, holder, key, i_ext, z, low, propagate=propagate)
-        branch = branch_box.pop()
+            i_ext = jnp.where(real, full[jnp.clip(gidx, 0, n - 1)], 0)
+        state, s, pre = engine.advance(state, holder, key, i_ext, z, low, propagate=propagate,
+                                       sources=sources)
+        branch = box.pop()[1]
         fired = (s > 0) & real
-        x = pre[0]
-        v = x[first]
-        u = x["u"] if "u" in x else jnp.zeros_like(v)
+        v = engine._cat([x[model.state_names[0]] for (model, _, _), x in zip(st.models, pre)])
+        u = engine._cat([x["u"] if "u" in x else jnp.zeros_like(x[model.state_names[0]])
+                         for (model, _, _), x in zip(st.models, pre)])
         pop = jnp.stack([jnp.sum(fired & p, dtype=jnp.int32) for p in pops])
-        out = (fired if st.record_spikes else None, v[vi], u[ui], pop, branch)
-        finite = engine._finite(state)
-        bad = jnp.where((bad < 0) & ~finite, t.astype(jnp.int32), bad)
+        out = (fired if st.record_spikes else None, v[v_index], u[u_index], pop, branch)
+        bad = jnp.where((bad < 0) & ~finite(state), t.astype(jnp.int32), bad)
         return (state, counts + fired, bad), out
 
     def blocks_of(carry, xs_in, n_blocks, size):
         def outer(carry, i_blk):
-            z = None if kind == "none" else noise_slice(key, carry[0].t, size, lo, m, n,
-                                                        st.d * m, dtype, kind)
+            z = None if kind == "none" else noise_slice(key, carry[0].t, size, gidx, n, dtype,
+                                                        kind)
             return jax.lax.scan(body, carry, (i_blk, z), length=size)
         if xs_in is not None:
             xs_in = xs_in.reshape((n_blocks, size) + xs_in.shape[1:])
@@ -518,6 +747,7 @@ def _device_run(st, tables, nparams, key_data, state, inputs, v_index, u_index):
         carry, tail = blocks_of(carry, None if xs_inputs is None else xs_inputs[main:], 1, rest)
         out = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), out, tail)
     final, counts, bad = carry
+    final = engine.flush(final, low)            # consolidations due after the last step
     spikes, v, u, pop, branch = out
     return final, (spikes, v, u, counts, pop, bad[None], branch[:, None])
 
@@ -532,10 +762,15 @@ class _ConfigOnly(NamedTuple):
 def _program(st, table_specs):
     """The jitted ``shard_map`` of :func:`_device_run` for one static setting."""
     ax = st.axis
-    state_spec = State(neurons=({k: P(ax) for k in st.model.state_names},),
-                       pulse=P(None, ax), t=P(), synapses=())
-    nparam_spec = {"params": {k: P(ax) for k in st.model.param_names}, "noise_amp": P(ax),
-                   "bias": P(ax)}
+    state_spec = State(neurons=tuple({k: P(ax) for k in model.state_names}
+                                     for model, _, _ in st.models),
+                       pulse=P(None, ax), t=P(),
+                       synapses=tuple(None if keys is None else
+                                      {k: P() if where == "rep" else P(ax) for k, where in keys}
+                                      for keys in st.syn_specs))
+    nparam_spec = {"params": tuple({k: P(ax) for k in model.param_names}
+                                   for model, _, _ in st.models),
+                   "noise_amp": P(ax), "bias": P(ax), "gidx": P(ax), "perm": P()}
     input_spec = {"none": None, "array": P(None, ax), "function": P()}[st.inputs]
     in_specs = (tuple({k: s for k, s in spec} for spec in table_specs), nparam_spec, P(),
                 state_spec, input_spec, P(), P())
@@ -575,24 +810,16 @@ def _host(x):
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
-def _pad(x, size, mode="edge"):
-    x = np.asarray(x)
-    extra = size - x.shape[-1]
-    if extra <= 0:
-        return x
-    widths = [(0, 0)] * (x.ndim - 1) + [(0, extra)]
-    return np.pad(x, widths, mode=mode) if mode == "edge" else np.pad(x, widths)
-
-
 def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=None,
              record_v=(0,), record_u=(), record_spikes=True, chunk_size=None,
              on_divergence="warn", exchange=None, stats=False):
     """:func:`izhijax.simulate` with the neurons split over the devices of a mesh.
 
+    ``params``, ``key``, ``n_steps``, ``state``, ``inputs`` (an ``(n_steps, n)`` array, an
+    :class:`izhijax.inputs.Input` or ``None``), ``record_v``, ``record_u``, ``record_spikes``,
+    ``chunk_size`` and ``on_divergence`` are :func:`izhijax.simulate`'s.
+
     Args:
-        params, key, n_steps, state, inputs, record_v, record_u, record_spikes, chunk_size,
-            on_divergence: as :func:`izhijax.simulate` (``inputs``: an ``(n_steps, n)`` array,
-            an :class:`izhijax.inputs.Input` or ``None``).
         mesh: a ``jax.sharding.Mesh`` with an axis ``axis`` (the neurons are split along it,
             replicated along the others), a sequence of devices, or ``None`` (every device
             ``jax.devices()`` lists, every process's after ``jax.distributed.initialize``).
@@ -607,7 +834,7 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
         ``(final_state, recording, stats)``.
 
     Raises:
-        NotImplementedError: per-synapse delays, plasticity, several neuron models (one line).
+        NotImplementedError: plasticity with a modulation (Dopamine2007), in one line.
         ValueError, TypeError: bad arguments, as :func:`izhijax.simulate`.
     """
     from .simulate import (_check_divergence, _check_on_divergence, _input_chunk, _prepare,
@@ -620,35 +847,44 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
     _check_on_divergence(on_divergence)
     chunk_size = n_steps if chunk_size is None else check_n_steps(chunk_size, "chunk_size")
     mesh = _as_mesh(mesh, axis)
-    d = mesh.shape[axis]
-    n = params.n
-    m = block_size(n, d)
-    n_pad = d * m
+    lay = layout(params, mesh.shape[axis])
+    n, m = lay.n, lay.m
     ladder = _ladder(exchange, m)
-    tables = _tables(params, d, m)
-    part = _partition(n, d, m, ladder, tables)
-    (model, _, _, pops), = model_blocks(params)
+    tables = _tables(params, lay)
+    part = _partition(lay, ladder, tables)
     low = engine.lower(params)
-    blk = low.blocks[0]
+    models = tuple((blk.model, off, size)
+                   for blk, off, size in zip(low.blocks, lay.offsets, lay.sizes))
+    rules = tuple(p.plasticity for p in params.projections)
     dtype = jnp.dtype(params.dtype)
     table_specs = tuple(tuple((k, spec) for k, (_, spec) in t.arrays.items()) for t in tables)
     g_tables = tuple({k: _global(x, mesh, spec) for k, (x, spec) in t.arrays.items()}
                      for t in tables)
-    nparams = {"params": {k: _global(_pad(blk.params[k], n_pad), mesh, P(axis))
-                          for k in model.param_names},
-               "noise_amp": _global(_pad(low.noise_amp, n_pad, "zero"), mesh, P(axis)),
-               "bias": _global(_pad(low.bias, n_pad, "zero"), mesh, P(axis))}
+    sharded = lambda x: _global(x, mesh, P(axis))
+    nparams = {"params": tuple({k: sharded(lay.block_to_local(b, blk.params[k]))
+                                for k in blk.model.param_names}
+                               for b, blk in enumerate(low.blocks)),
+               "noise_amp": sharded(lay.to_local(low.noise_amp)),
+               "bias": sharded(lay.to_local(low.bias)),
+               "gidx": sharded(lay.perm.astype(np.int32)),
+               "perm": _global(lay.perm.astype(np.int32), mesh, P())}
     impl = jax.random.key_impl(key)
     key_data = _global(np.asarray(jax.random.key_data(key)), mesh, P())
     function_input = isinstance(inputs, Input)
-    g_v, g_u = _global(v_index, mesh, P()), _global(u_index, mesh, P())
+    # v and u of neuron g: slot slot[g] % m of device slot[g] // m (each device reads that
+    # slot of its own; the owner's is kept)
+    g_v = _global((lay.slot[np.asarray(v_index)] % m).astype(np.int32), mesh, P())
+    g_u = _global((lay.slot[np.asarray(u_index)] % m).astype(np.int32), mesh, P())
 
     t0 = state.t
-    pieces, branches = [], []
+    pieces, branches, seconds = [], [], 0.0
     for start in range(0, n_steps, chunk_size):
         length = min(chunk_size, n_steps - start)
-        st = _Static(mesh, axis, n, m, d, params.config, model,
-                     tuple(t.spec for t in tables), params.max_delay,
+        syn_specs = tuple(None if ring is None else tuple(
+            (k, "table" if k in _TABLE_KEYS else "slot" if k in _SLOT_KEYS else "rep")
+            for k in sorted(ring)) for ring in state.synapses)
+        st = _Static(mesh, axis, n, m, lay.d, params.config, models,
+                     tuple(t.spec for t in tables), rules, syn_specs, params.max_delay,
                      tuple((name, lo, hi) for name, (lo, hi) in params.slices().items()),
                      ladder, length, bool(record_spikes),
                      "function" if function_input else "none" if inputs is None else "array",
@@ -657,20 +893,38 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
         if function_input:
             g_in = jax.tree_util.tree_map(lambda x: _global(x, mesh, P()), chunk)
         elif chunk is not None:
-            g_in = _global(_pad(chunk, n_pad, "zero"), mesh, P(None, axis))
+            g_in = _global(lay.to_local(chunk), mesh, P(None, axis))
         else:
             g_in = None
-        g_state = State(neurons=({k: _global(_pad(state.neurons[0][k], n_pad), mesh, P(axis))
-                                  for k in model.state_names},),
-                        pulse=_global(_pad(state.pulse, n_pad, "zero"), mesh, P(None, axis)),
-                        t=_global(state.t, mesh, P()), synapses=())
+        g_state = State(neurons=tuple({k: sharded(lay.block_to_local(b, x[k]))
+                                       for k in blk.model.state_names}
+                                      for b, (blk, x) in enumerate(zip(low.blocks,
+                                                                       state.neurons))),
+                        pulse=_global(lay.to_local(state.pulse), mesh, P(None, axis)),
+                        t=_global(state.t, mesh, P()),
+                        synapses=tuple(None if ring is None else
+                                       {k: _global(x, mesh, P() if where == "rep" else P(axis))
+                                        for k, x in _syn_to_local(ring, table, lay).items()
+                                        for where in [dict(keys)[k]]}
+                                       for ring, table, keys in zip(state.synapses, tables,
+                                                                    syn_specs)))
         fn = _program(st, table_specs)
-        final, out = fn(g_tables, nparams, key_data, g_state, g_in, g_v, g_u)
-        state = State(neurons=({k: jnp.asarray(_host(x)[:n])
-                                for k, x in final.neurons[0].items()},),
-                      pulse=jnp.asarray(_host(final.pulse)[:, :n]),
-                      t=jnp.asarray(_host(final.t)), synapses=state.synapses)
-        pieces.append(_collect(out, st, v_index, u_index))
+        tic = time.perf_counter()
+        final, out = jax.block_until_ready(fn(g_tables, nparams, key_data, g_state, g_in, g_v,
+                                              g_u))
+        seconds += time.perf_counter() - tic
+        state = State(neurons=tuple({k: jnp.asarray(lay.block_to_global(b, _host(x)))
+                                     for k, x in blk_state.items()}
+                                    for b, blk_state in enumerate(final.neurons)),
+                      pulse=jnp.asarray(lay.to_global(_host(final.pulse))),
+                      t=jnp.asarray(_host(final.t)),
+                      synapses=tuple(None if ring is None else
+                                     {k: jnp.asarray(x) for k, x in _syn_to_global(
+                                         {k: _host(x) for k, x in ring.items()}, old, table,
+                                         lay).items()}
+                                     for ring, old, table in zip(final.synapses,
+                                                                 state.synapses, tables)))
+        pieces.append(_collect(out, lay, v_index, u_index))
         branches.append(_host(out[6])[:, 0])
         if on_divergence == "raise" and start + length < n_steps:
             _check_divergence(pieces[-1].diverged_at, "raise", params)
@@ -682,21 +936,70 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
         return state, rec
     branch = np.concatenate(branches)
     nbytes = np.array([part.exchange_bytes(int(b)) for b in range(len(ladder) + 1)])[branch]
-    return state, rec, Stats(part, branch, nbytes)
+    return state, rec, Stats(part, branch, nbytes, seconds)
 
 
-def _collect(out, st, v_index, u_index):
+_INDEXED = ("event", "sparse")       # formats propagated from the fired list (no O(n) scan)
+_TABLE_KEYS = ("w", "sd")            # a plastic projection's per-synapse state: device tables
+_SLOT_KEYS = ("x_post", "post")      # its per-target state: the devices' slots
+
+
+def _syn_to_local(ring, table, lay):
+    """A Delayed projection's ``State.synapses`` entry as the devices hold it (host arrays):
+    per-synapse tables split as the weights (stacked, ``(D n_pre, max_delay, width)``), per-target
+    traces in slot order, the spike ring and the source's traces whole."""
+    out = {}
+    t0, t1 = table.spec[3], table.spec[4]
+    for k, x in ring.items():
+        x = np.asarray(x)
+        if k in _TABLE_KEYS:
+            idx = table.index
+            local = np.where(idx >= 0, x.reshape(-1)[np.maximum(idx, 0)], 0).astype(x.dtype)
+            out[k] = local.reshape((-1,) + local.shape[2:])
+        elif k in _SLOT_KEYS:
+            j = lay.perm - t0
+            inside = (lay.perm >= t0) & (lay.perm < t1)
+            out[k] = np.where(inside, x[np.clip(j, 0, x.shape[0] - 1)], 0).astype(x.dtype)
+        else:
+            out[k] = x
+    return out
+
+
+def _syn_to_global(local, old, table, lay):
+    """The inverse of :func:`_syn_to_local` (entries no device holds keep ``old``'s values)."""
+    if local is None:
+        return None
+    out = {}
+    t0, t1 = table.spec[3], table.spec[4]
+    for k, x in local.items():
+        if k in _TABLE_KEYS:
+            glob = np.array(old[k]).reshape(-1)
+            idx = table.index.reshape(-1)
+            keep = idx >= 0
+            glob[idx[keep]] = x.reshape(-1)[keep]
+            out[k] = glob.reshape(np.shape(old[k]))
+        elif k in _SLOT_KEYS:
+            glob = np.array(old[k])
+            inside = (lay.perm >= t0) & (lay.perm < t1)
+            glob[lay.perm[inside] - t0] = x[inside]
+            out[k] = glob
+        else:
+            out[k] = x
+    return out
+
+
+def _collect(out, lay, v_index, u_index):
     """The devices' outputs as the engine's :class:`Outputs` of the whole network."""
     spikes, v, u, counts, pop, bad, _ = (_host(x) for x in out)
-    n, d = st.n, st.d
-    owner_v = np.asarray(v_index) // st.m
-    owner_u = np.asarray(u_index) // st.m
+    d = lay.d
+    owner_v = lay.slot[np.asarray(v_index)] // lay.m
+    owner_u = lay.slot[np.asarray(u_index)] // lay.m
     k_v, k_u = len(owner_v), len(owner_u)
     pick = lambda a, k, owner: a.reshape(a.shape[0], d, k)[:, owner, np.arange(k)]
     bad = bad[bad >= 0]
     return engine.Outputs(
-        spikes=None if spikes is None else jnp.asarray(spikes[:, :n]),
+        spikes=None if spikes is None else jnp.asarray(lay.to_global(spikes)),
         v=jnp.asarray(pick(v, k_v, owner_v)), u=jnp.asarray(pick(u, k_u, owner_u)),
-        counts=jnp.asarray(counts[:n]),
+        counts=jnp.asarray(lay.to_global(counts)),
         pop_counts=jnp.asarray(pop.reshape(pop.shape[0], d, -1).sum(1, dtype=np.int32)),
         diverged_at=jnp.asarray(bad.min() if bad.size else -1, jnp.int32))

@@ -52,7 +52,7 @@ def _fast_path(key):
             and jax.config.jax_threefry_partitionable)
 
 
-def unit_noise_block(key, t0, size, n, dtype, kind):
+def unit_noise_block(key, t0, size, n, dtype, kind, neurons=None):
     """Unit noise of steps ``t0 .. t0 + size - 1``: row ``j`` is ``unit_noise(key, t0 + j, (n,), ...)``.
 
     Args:
@@ -62,18 +62,26 @@ def unit_noise_block(key, t0, size, n, dtype, kind):
         n: neurons per step (static).
         dtype: float32 or float64.
         kind: ``"normal"`` (``randn``) or ``"uniform"`` (``U(0, 1)``).
+        neurons: optional int array ``(m,)`` (may be traced): draw only these neurons' columns
+            (each neuron's value is its Threefry counter's, so a device of a neuron-sharded run,
+            :mod:`izhijax._src.shard`, draws its own neurons' noise; an index past ``n``, padding,
+            gets some value).
 
     Returns:
-        Array of shape ``(size, n)``, bit for bit the per-step ``jax.random`` draws.
+        Array of shape ``(size, n)`` (``(size, m)`` with ``neurons``), bit for bit the per-step
+        ``jax.random`` draws.
     """
     from .network import unit_noise
     steps = t0 + jnp.arange(size, dtype=jnp.asarray(t0).dtype)
     dtype = jnp.dtype(dtype)
-    if not _fast_path(key) or dtype not in (jnp.float32, jnp.float64) or n >= 2**32:
-        return jax.vmap(lambda t: unit_noise(key, t, (n,), dtype, kind))(steps)
+    if not _fast_path(key) or dtype not in (jnp.float32, jnp.float64) or n >= 2**32 \
+            or kind not in ("normal", "uniform"):
+        full = jax.vmap(lambda t: unit_noise(key, t, (n,), dtype, kind))(steps)
+        return full if neurons is None else full[:, jnp.clip(neurons, 0, n - 1)]
     keys = jax.random.key_data(jax.vmap(lambda t: jax.random.fold_in(key, t))(steps))
     k1, k2 = keys[:, :1], keys[:, 1:]                                   # (size, 1) each
-    count = jnp.arange(n, dtype=jnp.uint32)[None, :]
+    count = (jnp.arange(n, dtype=jnp.uint32) if neurons is None
+             else jnp.asarray(neurons).astype(jnp.uint32))[None, :]
     b1, b2 = threefry2x32(k1, k2, jnp.zeros_like(count), count)         # (size, n)
     if dtype == jnp.float32:
         bits, one, nmant = b1 ^ b2, np.float32(1.0), 23

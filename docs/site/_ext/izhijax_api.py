@@ -45,6 +45,7 @@ PAGES = {
     "api/polychronization": "izhijax.polychronization",
     "api/groups": "izhijax.groups",
     "api/traces": "izhijax.traces",
+    "api/shard": "izhijax.shard",
 }
 NAMESPACES = list(PAGES.values())
 
