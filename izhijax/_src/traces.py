@@ -668,10 +668,9 @@ def _physical(z, fixed, setup):
     return {n: jnp.broadcast_to(x, (k,)) for n, x in out.items()}
 
 
-def _run_model(p, current, v0, setup):
-    """Simulate ``K`` independent neurons with parameters ``p`` (``{name: (K,)}``) driven by the
-    recorded ``current`` (``(N,)``). Returns the voltage at the samples ``(N, K)`` in the
-    recording's coordinates and the raster ``(T, K)`` of 0/1 floats (``T = (N - 1) m``)."""
+def _neurons(p, current, v0, setup):
+    """The ``K`` neurons of a fit as a network, their input per step ``(T, K)``, the initial
+    voltage in model coordinates ``(K,)`` and the ``v_rest`` offset ``(K,)``."""
     k = p["a"].shape[0]
     dtype = p["a"].dtype
     offset = p["v_rest"] - V_REST0
@@ -681,7 +680,15 @@ def _run_model(p, current, v0, setup):
     pop = Population(name="neuron", model=MODEL,
                      params={n: p[n] for n in "abcd"}, noise_amp=jnp.zeros((k,), dtype),
                      bias=p["bias"], initial={"v": v0m, "u": p["b"] * v0m})
-    net = Network(populations=(pop,), projections=(), config=setup.config)
+    return Network(populations=(pop,), projections=(), config=setup.config), inputs, v0m, offset
+
+
+def _run_model(p, current, v0, setup):
+    """Simulate ``K`` independent neurons with parameters ``p`` (``{name: (K,)}``) driven by the
+    recorded ``current`` (``(N,)``). Returns the voltage at the samples ``(N, K)`` in the
+    recording's coordinates and the raster ``(T, K)`` of 0/1 floats (``T = (N - 1) m``)."""
+    k = p["a"].shape[0]
+    net, inputs, v0m, offset = _neurons(p, current, v0, setup)
     n_steps = (setup.n_samples - 1) * setup.m
     _, rec = simulate(net, jax.random.key(0), n_steps, inputs=inputs, record_v=np.arange(k),
                       record_spikes=True, differentiable=True, on_divergence="ignore")
@@ -706,15 +713,7 @@ def _forced_run(p, current, v0, data, setup):
     from . import engine
     from .network import init_state
     k = p["a"].shape[0]
-    dtype = p["a"].dtype
-    offset = p["v_rest"] - V_REST0
-    i_steps = jnp.repeat(current[:-1].astype(dtype), setup.m)
-    inputs = p["gain"][None, :] * i_steps[:, None]
-    v0m = jnp.broadcast_to(v0.astype(dtype), (k,)) - offset
-    pop = Population(name="neuron", model=MODEL,
-                     params={n: p[n] for n in "abcd"}, noise_amp=jnp.zeros((k,), dtype),
-                     bias=p["bias"], initial={"v": v0m, "u": p["b"] * v0m})
-    net = Network(populations=(pop,), projections=(), config=setup.config)
+    net, inputs, v0m, offset = _neurons(p, current, v0, setup)
     low = engine.lower(net)
     key = jax.random.key(0)
     quiet = max(1, setup.before * setup.m)
