@@ -361,3 +361,12 @@ def test_cli_fit_neuron_bad_recording_is_one_line_exit_2(tmp_path):
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and lines[0].startswith("izhijax: error:"), err
         assert fragment in err, err
+
+
+def test_coincidence_factor_is_nan_with_a_warning_above_one_over_two_delta():
+    # 200 Hz model over 1 s with delta 4 ms: 1 - 2 nu delta = -0.6, Gamma undefined
+    model = np.arange(0.0, 1000.0, 5.0)
+    with pytest.warns(RuntimeWarning, match="undefined: the model fires at 200 Hz"):
+        assert np.isnan(izj.traces.coincidence_factor(model, model, delta=4.0, duration=1000.0))
+    # the same trains with delta 2 ms (limit 250 Hz): defined, and identical trains give 1
+    assert izj.traces.coincidence_factor(model, model, delta=2.0, duration=1000.0) == pytest.approx(1.0)

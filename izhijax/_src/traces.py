@@ -589,7 +589,9 @@ def coincidence_factor(model_times, target_times, delta=4.0, duration=None):
     rate ``nu = N_model / duration``. ``N_coinc`` counts the target spikes with a model spike within
     ``+- delta`` ms, each model spike matched at most once (in time order, nearest first). 1 for
     identical trains, about 0 for independent ones; 1.0 when both trains are empty, 0.0 when one
-    is.
+    is. Undefined when the model fires at ``nu >= 1 / (2 delta)`` (125 Hz for 4 ms: the
+    normalisation ``1 - 2 nu delta`` is not positive); then NaN, with a ``RuntimeWarning`` that
+    says so (a smaller ``delta`` extends the range).
 
     Args:
         model_times, target_times: spike times, ms (NumPy arrays or lists).
@@ -621,6 +623,12 @@ def coincidence_factor(model_times, target_times, delta=4.0, duration=None):
     nu = m.size / duration
     expected = 2.0 * nu * delta * d.size
     norm = 1.0 - 2.0 * nu * delta
+    if not norm > 0:
+        import warnings
+        warnings.warn(f"coincidence factor undefined: the model fires at {nu * 1e3:.0f} Hz, at or "
+                      f"above 1 / (2 delta) = {1e3 / (2 * delta):.0f} Hz for delta = {delta} ms; "
+                      f"returning NaN", RuntimeWarning, stacklevel=2)
+        return float("nan")
     return float((coinc - expected) / (0.5 * (d.size + m.size)) / norm)
 
 
