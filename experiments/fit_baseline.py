@@ -157,14 +157,21 @@ def nevergrad_fit(loss, method, budget_s, popsize=16, seed=0, max_evals=None):
         for c, v in zip(cands, values):
             opt.tell(c, float(v) if np.isfinite(v) else 1e12)
         evals += popsize
-        i = int(np.argmin(values))
         now = time.perf_counter() - start
-        if values[i] < best:
-            best = float(values[i])
-            checkpoints.append((now, evals, best, dict(zip(NAMES, map(float, x[i])))))
+        best = _checkpoint(checkpoints, best, now, evals, x, values)
         if now >= budget_s or (max_evals is not None and evals >= max_evals):
             break
     return {"checkpoints": checkpoints, "evals": evals, "seconds": now}
+
+
+def _checkpoint(checkpoints, best, now, evals, x, values):
+    """Append ``(seconds, evaluations, loss, parameters)`` when this batch beats ``best``;
+    return the new best loss."""
+    i = int(np.argmin(values))
+    if values[i] < best:
+        best = float(values[i])
+        checkpoints.append((now, evals, best, dict(zip(NAMES, map(float, x[i])))))
+    return best
 
 
 def pycma_fit(loss, budget_s, popsize=16, seed=0, sigma0=0.3, max_evals=None):
@@ -200,11 +207,8 @@ def pycma_fit(loss, budget_s, popsize=16, seed=0, sigma0=0.3, max_evals=None):
             values = loss(x)
             es.tell(list(u), [float(v) if np.isfinite(v) else 1e12 for v in values])
             evals += popsize
-            i = int(np.argmin(values))
             now = time.perf_counter() - start
-            if values[i] < best:
-                best = float(values[i])
-                checkpoints.append((now, evals, best, dict(zip(NAMES, map(float, x[i])))))
+            best = _checkpoint(checkpoints, best, now, evals, x, values)
             if now >= budget_s or (max_evals is not None and evals >= max_evals):
                 return {"checkpoints": checkpoints, "evals": evals, "seconds": now,
                         "restarts": restart}
