@@ -20,7 +20,7 @@ def _dyadic(w):
 
 @pytest.fixture(scope="module")
 def fig3():
-    params = izj.izhikevich2003(jax.random.key(0), dtype=jnp.float64)
+    params = izj.izhikevich2003(jax.random.key(0), dtype=jnp.float64, propagation="dense")
     return params.replace(weights=_dyadic(params.weights))
 
 
@@ -178,3 +178,26 @@ def test_chunks_that_split_a_noise_block_equal_one_run():
     np.testing.assert_array_equal(np.asarray(params.noise_amp * z[2]),
                                   np.asarray(params.noise_amp * noise.unit(key, 2, (300,),
                                                                           jnp.float64)))
+
+
+def test_event_dense_reads_and_scales_as_its_dense_view():
+    """izhikevich2003 builds EventDense weights by default; scripts written for W[post, pre] keep
+    working: arithmetic broadcasts against the dense view (bit for bit the dense result), indexing
+    and np.asarray return the dense view, anything else is refused naming the shapes."""
+    W = np.asarray(jax.random.uniform(jax.random.key(3), (5, 7)))       # W[post, pre]
+    ev = connectivity.event_dense(W, buffers=(2, 4))
+    assert ev.shape == (5, 7) and np.array_equal(np.asarray(ev), W)
+    assert np.array_equal(ev[1:3, 2], W[1:3, 2]) and np.array_equal(ev.T, W.T)
+    g = np.arange(1.0, 8.0)                   # a gain per presynaptic neuron (columns of W)
+    h = np.arange(1.0, 6.0)[:, None]          # a gain per postsynaptic neuron (rows of W)
+    Wj = jnp.asarray(W)                       # the dense results as JAX computes them
+    for got, want in ((ev * g, Wj * g), (g * ev, g * Wj), (ev * h, Wj * h), (ev / 3.0, Wj / 3.0),
+                      (2.5 * ev, 2.5 * Wj), (-ev, -Wj), (ev * (W > 0.5), Wj * (W > 0.5))):
+        assert isinstance(got, connectivity.EventDense) and got.buffers == (2, 4)
+        np.testing.assert_array_equal(connectivity.to_dense(got), want)
+    with pytest.raises(ValueError, match=r"shape \(5,\) does not broadcast against W\[post, pre\] "
+                                         r"of shape \(5, 7\)"):
+        ev * np.ones(5)
+    with pytest.raises(TypeError, match="EventDense weights combine with numbers or arrays"):
+        ev * ev
+    assert isinstance(jnp.asarray(g) * ev, connectivity.EventDense)

@@ -103,10 +103,14 @@ def test_sweep_batch_estimate_against_xla(small):
     assert shared.parts["noise"] * B == est.parts["noise"]
 
 
+@pytest.mark.parametrize("propagation", ["event", "dense"])
 @pytest.mark.parametrize("T, checkpoint", [(200, None), (400, None), (400, 20)])
-def test_fit_estimate_against_xla(small, T, checkpoint):
+def test_fit_estimate_against_xla(small, T, checkpoint, propagation):
     """Reverse mode through T steps: the estimate within 25% of XLA's temporaries of the compiled
-    value_and_grad; checkpointing every 20 steps needs less, as compiled."""
+    value_and_grad; checkpointing every 20 steps needs less, as compiled. Event-driven weights
+    (the default) are scaled through PreScaled, dense ones copied: both estimated."""
+    if propagation == "dense":
+        small = izj.izhikevich2003(jax.random.key(0), n_exc=80, n_inh=20, propagation="dense")
     theta, build = izj.fit.population_parameters(small)
     loss = izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, small)
 

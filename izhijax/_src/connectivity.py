@@ -107,6 +107,58 @@ class EventDense:
     def to_dense(self):
         return np.asarray(self.w).T
 
+    # The dense view: ``W[post, pre]``, as the weights of a dense network read. Since
+    # ``izhikevich2003`` builds event-driven weights by default, scripts written for dense
+    # weights (``net.weights * g``, ``net.weights[:, :800]``, ``np.asarray(net.weights)``) keep
+    # working: arithmetic broadcasts against ``W[post, pre]`` and returns EventDense weights with
+    # the same buffers; indexing and ``np.asarray`` return arrays of the dense view.
+
+    @property
+    def shape(self):
+        """Shape of the dense view ``W[post, pre]``: ``(n_post, n_pre)``."""
+        return self.w.shape[:-2] + (self.w.shape[-1], self.w.shape[-2])
+
+    @property
+    def T(self):
+        """The transposed dense view, ``W.T`` = ``w[pre, post]`` (an array)."""
+        return self.w
+
+    def __getitem__(self, index):
+        return jnp.swapaxes(self.w, -1, -2)[index]
+
+    __array_ufunc__ = None      # ndarray * EventDense defers to __rmul__ (stays EventDense)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.to_dense(), dtype=dtype)
+
+    def _scaled(self, other, op):
+        if isinstance(other, EventDense) or is_format(other):
+            raise TypeError(f"EventDense weights combine with numbers or arrays broadcasting against "
+                            f"W[post, pre] {self.shape}, got {type(other).__name__}")
+        other = jnp.asarray(other)
+        try:
+            fits = other.ndim <= 2 and np.broadcast_shapes(other.shape, self.shape[-2:]) == \
+                self.shape[-2:]
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"EventDense weights: an operand of shape {other.shape} does not "
+                             f"broadcast against W[post, pre] of shape {self.shape[-2:]}")
+        t = jnp.swapaxes(jnp.broadcast_to(other, self.shape[-2:]), -1, -2) if other.ndim else other
+        return EventDense(w=op(self.w, t), buffers=self.buffers)
+
+    def __mul__(self, other):
+        return self._scaled(other, jnp.multiply)
+
+    def __rmul__(self, other):
+        return self._scaled(other, lambda w, t: jnp.multiply(t, w))
+
+    def __truediv__(self, other):
+        return self._scaled(other, jnp.divide)
+
+    def __neg__(self):
+        return EventDense(w=-self.w, buffers=self.buffers)
+
 
 @dataclasses.dataclass(frozen=True)
 class Sparse:

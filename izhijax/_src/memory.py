@@ -52,7 +52,8 @@ accounting of the compiled programs (``compile().memory_analysis()``, CPU, float
   ``B (ceil(T / K) S + K R + K n f)`` (with ``K ~ sqrt(T)`` that is ``~ 2 sqrt(T) R`` instead of
   ``T R``). For ``w`` bytes of floating weights add ``2 w`` for one run, ``3 w`` for a batch
   (the scaled weights, their cotangent, in part per run), and with checkpointing ``4 w`` and
-  ``5 w`` (the recomputed chunks rebuild them); XLA's buffer sharing is not linear in ``B``, so
+  ``5 w`` (the recomputed chunks rebuild them); weights in a format (``EventDense``, ``Sparse``:
+  the fit wraps them in ``PreScaled``, which scales the spikes, not the matrix) add ``w``; XLA's buffer sharing is not linear in ``B``, so
   these are rounded up from its accounting at 100 to 1000 neurons, ``B`` = 1 to 3. The history the
   loop keeps on the host is ``I (n + h + 1) 8`` for ``I`` iterations and ``h`` fitted numbers.
 
@@ -376,15 +377,20 @@ def fit_bytes(params, n_steps, batch=1, *, checkpoint=None, n_iters=0, n_theta=0
     n, f = params.n, _itemsize(params)
     S, w = state_bytes(params), weight_bytes(params)
     per_step = S + n * f + (_n_state_vars(params) + FIT_STEP_EXTRA) * n * f
+    # Dense weights are scaled by the fitted gains (copies of the matrix, and their cotangents);
+    # weights in a format (EventDense, Sparse...) are wrapped in PreScaled, which scales the spikes
+    # and leaves the matrix as it is (XLA's accounting of the Fig. 3 fit: about one copy).
+    from .connectivity import is_format
+    formats = all(is_format(p.weights) for p in params.projections)
     if checkpoint is None:
         residuals = B * T * per_step
         noise = B * FIT_NOISE * _noise_steps(params, T) * n * f
-        weights = (2 if B == 1 else 3) * w
+        weights = (1 if formats else 2 if B == 1 else 3) * w
     else:
         K = min(_positive(checkpoint, "checkpoint"), T)
         residuals = B * (-(-T // K) * S + K * per_step)
         noise = B * K * n * f
-        weights = (4 if B == 1 else 5) * w
+        weights = (1 if formats else 4 if B == 1 else 5) * w
     return Estimate({"residuals": residuals, "noise": noise, "weights": weights,
                      "history": _positive(n_iters, "n_iters")
                      * (n + _positive(n_theta, "n_theta") + 1) * 8})

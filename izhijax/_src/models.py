@@ -46,7 +46,7 @@ PROPAGATIONS = ("dense", "event")
 CONNECTIONS = ("probability", "indegree")
 
 
-def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, propagation="dense",
+def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, propagation="event",
                    **config):
     """The Izhikevich (2003) Fig. 3 network: ``n_exc`` excitatory + ``n_inh`` inhibitory, all to all.
 
@@ -62,9 +62,12 @@ def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, p
         n_exc, n_inh: population sizes.
         variant: ``"brian2"``, ``"netm"`` or ``"pymonnto"``.
         dtype: float dtype of the arrays (default: JAX's default float).
-        propagation: ``"dense"`` (``W s`` every step, ``weights`` a dense array) or ``"event"``
-            (event-driven, ``weights`` a :class:`izhijax.connectivity.EventDense`; same spikes up to
-            the order of floating-point additions, faster when few neurons fire per step).
+        propagation: ``"event"`` (the default: event-driven, ``weights`` a
+            :class:`izhijax.connectivity.EventDense`, which reads, indexes and scales as the dense
+            ``W[post, pre]``) or ``"dense"`` (``W s`` every step, ``weights`` a dense array). Same
+            spikes up to the order of floating-point additions; event-driven is 2-3x faster for
+            this network on a CPU (about 9 of 1000 neurons fire per step); vmapped batches run the
+            batch's matrix product either way.
         **config: overrides of :class:`izhijax.Config` fields (e.g. ``surrogate="arctan"``).
 
     Returns:
