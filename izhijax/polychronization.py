@@ -9,8 +9,9 @@ from ._src.polychronization import (  # noqa: F401
     learned_weights,
     polychronization2006,
     run,
+    synapse_tables,
     wiring,
 )
 
 __all__ = ["polychronization2006", "build", "from_spnet", "wiring", "run", "Second",
-           "exc_exc_strong", "learned_weights"]
+           "exc_exc_strong", "learned_weights", "synapse_tables"]

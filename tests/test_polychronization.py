@@ -99,6 +99,29 @@ def test_final_weights_table(dump):
     np.testing.assert_array_equal(delay, dump["delay"][:800])
 
 
+def test_synapse_tables_are_the_originals_tables(dump):
+    """synapse_tables gives back the program's post / delay / weight tables (the group search's
+    input) from the network built from them: every synapse in its (neuron, j) place."""
+    w = np.concatenate([dump["s_final_exc"], np.full((200, 100), -5.0)])
+    net = pc.build(dump["post"], dump["delay"], dump["v0"], dump["u0"], weights=w,
+                   dtype=jnp.float64)
+    tables = pc.synapse_tables(net)
+    np.testing.assert_array_equal(tables["post"], dump["post"])
+    np.testing.assert_array_equal(tables["delay"], dump["delay"])
+    np.testing.assert_array_equal(tables["weights"], w)
+    np.testing.assert_array_equal(tables["a"], [0.02] * 800 + [0.1] * 200)
+    np.testing.assert_array_equal(tables["d"], [8.0] * 800 + [2.0] * 200)
+    assert tables["n_exc"] == 800 and tables["c_max"] == 10.0
+    # from a state: the learned weights, where the network's own are the initial ones
+    state = izj.init_state(net)
+    k = net.projections.index(net.projection("exc"))
+    grown = state.synapses[k]["w"] * 0.5
+    state = state.replace(synapses=tuple({**syn, "w": grown} if i == k else syn
+                                         for i, syn in enumerate(state.synapses)))
+    np.testing.assert_array_equal(pc.synapse_tables(net, state)["weights"][:800],
+                                  0.5 * dump["s_final_exc"])
+
+
 def test_own_wiring_follows_the_paper():
     net, stim = izj.polychronization2006(jax.random.key(3))
     exc = net.projection("exc").weights

@@ -198,6 +198,40 @@ def learned_weights(net, state):
     return _table(proj.weights, np.asarray(w))
 
 
+def synapse_tables(net, state=None):
+    """The network's synapses as the original program's tables, for the group search.
+
+    Args:
+        net: a network built by :func:`build` or :func:`polychronization2006`.
+        state: its state after a run (the learned excitatory weights); None: the network's own
+            (initial) weights.
+
+    Returns:
+        dict with ``post``, ``delay`` (ints ``(n, M)``, delays in ms), ``weights`` (float64
+        ``(n, M)``, inhibitory ones negative), ``a``, ``d`` (``(n,)``), ``n_exc`` and ``c_max``:
+        the arguments of :func:`izhijax.groups.polychronous_groups`
+        (``polychronous_groups(**tables)``).
+    """
+    rows = {}
+    for name in ("exc", "inh"):
+        proj = net.projection(name)
+        fmt = proj.weights
+        k = net.projections.index(proj)
+        w = fmt.w if state is None or proj.plasticity is None else state.synapses[k]["w"]
+        weights, delay = _table(fmt, np.asarray(w, np.float64))
+        post, _ = _table(fmt, np.asarray(fmt.post))
+        rows[name] = (post, delay, weights)
+    post, delay, weights = (np.concatenate([rows["exc"][i], rows["inh"][i]]) for i in range(3))
+    flat = lambda name: np.concatenate([np.broadcast_to(np.asarray(net.population(p).params[name],
+                                                                   np.float64),
+                                                        (net.population(p).size,))
+                                        for p in ("exc", "inh")])
+    rule = net.projection("exc").plasticity
+    return dict(post=post.astype(np.int64), delay=delay.astype(np.int64), weights=weights,
+                a=flat("a"), d=flat("d"), n_exc=net.population("exc").size,
+                c_max=float(rule.w_max) if rule is not None else 10.0)
+
+
 def _table(fmt, values):
     """Values of a Delayed table back in per-neuron synapse order ``(n_pre, M)``: the table is
     ordered by (pre, delay, input order), so with the builder's input order (pre, j) the real
