@@ -1,17 +1,21 @@
-"""Benchmark harness: izhijax against Brian2, PymoNNto and BrainPy on the same machine, in one run.
+"""Benchmark harness: izhijax against Brian2, PymoNNto, BrainPy and brainstate, in one run.
 
 Workloads (1000 ms of simulated time each, dt 1 ms unless said):
 
 * ``fig3``: the Izhikevich (2003) Fig. 3 network (800 + 200 neurons, dense all-to-all). izhijax dense
   and event-driven (float32); Brian2 with the numpy, cython and cpp_standalone targets; PymoNNto (its
-  own example's variant: dt 0.5 ms, 2000 iterations); BrainPy (``DSRunner``).
+  own example's variant: dt 0.5 ms, 2000 iterations); BrainPy (``DSRunner``); brainstate +
+  brainevent (BrainPy's current stack: ``brainstate.nn.EventLinear``, event-driven dense, float32).
 * ``scaled``: the scaled family with K = 100 synapses per neuron at N = 1,000, 10,000, 100,000
   (and 1,000,000 with ``--gpu``): izhijax sparse event-driven (float32) against Brian2
-  cpp_standalone with 1 and 2 OpenMP threads.
+  cpp_standalone with 1 and 2 OpenMP threads and brainstate + brainevent (event-driven
+  ``brainevent.CSR``, float32, CPU).
 
 Each case runs in its own process (peers in their own virtual environments, created here if
-missing: ``<venv-dir>/.venv-brian``, ``.venv-pymonnto``, ``.venv-brainpy``) and reports build or
-compile time apart from run time, peak resident memory and spike counts. A peer that cannot be
+missing: ``<venv-dir>/.venv-brian``, ``.venv-pymonnto``, ``.venv-brainpy``, ``.venv-brainstate``)
+and reports build or compile time apart from run time, peak resident memory and spike counts.
+Peers simulate 1000 ms, except brainstate, which runs as many steps as izhijax (200 with
+``--quick``) and as many timed repeats. A peer that cannot be
 installed or fails is reported with its error, never skipped silently.
 
 Outputs in ``--out`` (default ``experiments/out/bench``): ``bench.json``, ``bench.md`` (table),
@@ -41,12 +45,17 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-PEERS = ("brian2", "pymonnto", "brainpy")
+PEERS = ("brian2", "pymonnto", "brainpy", "brainstate")
 VENVS = {  # peer -> (venv name, pip requirements, import name)
     "brian2": (".venv-brian", ["brian2==2.9.0", "numpy<2.3", "cython"], "brian2"),
     "pymonnto": (".venv-pymonnto", ["pymonnto", "numpy<2.3"], "PymoNNto"),
     "brainpy": (".venv-brainpy", ["brainpy", "jax", "jaxlib"], "brainpy"),
+    # [cpu] pulls numba: brainevent's CPU kernels (its default CPU backend) are numba functions
+    "brainstate": (".venv-brainstate", ["brainstate[cpu]>=0.5,<0.6", "brainevent[cpu]>=0.2,<0.3"],
+                   "brainstate, brainevent, numba"),
 }
+SCRIPTS = {"brian2": "brian2_fig3.py", "pymonnto": "pymonnto_fig3.py", "brainpy": "brainpy_fig3.py",
+           "brainstate": "brainstate_fig3.py"}
 
 
 # ----------------------------------------------------------------------------- izhijax worker
@@ -149,6 +158,10 @@ def cases(args):
                         sim="pymonnto", argv=[]))
     if "brainpy" in fig3_peers:
         out.append(dict(label="BrainPy DSRunner", workload="fig3", n=1000, sim="brainpy", argv=[]))
+    if "brainstate" in fig3_peers:
+        out.append(dict(label="brainstate EventLinear (float32)", workload="fig3", n=1000,
+                        sim="brainstate",
+                        argv=["fig3", "--steps", str(steps), "--repeats", str(reps)]))
     sizes = [1000] if args.quick else [1000, 10000, 100000] + ([1000000] if args.gpu else [])
     sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else sizes
     sizes = sizes if "scaled" in args.workloads else []
@@ -161,6 +174,11 @@ def cases(args):
                 out.append(dict(label=f"Brian2 cpp_standalone {threads} thread(s)",
                                 workload="scaled", n=n, sim="brian2",
                                 argv=["scaled", str(n), str(args.k), "cpp_standalone", str(threads)]))
+        if "brainstate" in args.peers and n <= 100000:
+            out.append(dict(label="brainstate brainevent CSR (float32)", workload="scaled", n=n,
+                            sim="brainstate",
+                            argv=["scaled", str(n), str(args.k), "--steps", str(steps),
+                                  "--repeats", str(reps if n <= 10000 else 1)]))
     return out, steps
 
 
@@ -176,12 +194,11 @@ def measure(case, steps, args, fh):
         python, err = ensure_venv(case["sim"], args.venv_dir, fh)
         result = None
         if python:
-            script = os.path.join(HERE, "peers", {"brian2": "brian2_fig3.py",
-                                                  "pymonnto": "pymonnto_fig3.py",
-                                                  "brainpy": "brainpy_fig3.py"}[case["sim"]])
+            script = os.path.join(HERE, "peers", SCRIPTS[case["sim"]])
             env = dict(os.environ, JAX_PLATFORMS="cpu")
             result, err = run_json([python, script, *case["argv"]], args.timeout, fh, env)
-        sim_seconds = 1.0
+        # 1000 ms, unless the peer says how many 1 ms steps it ran (brainstate)
+        sim_seconds = (result or {}).get("steps", 1000) / 1000.0
     row = {k: case[k] for k in ("label", "workload", "n", "sim")}
     if result is None:
         row["error"] = err
@@ -222,7 +239,8 @@ def table(rows):
         base = ref.get((r["workload"], r["n"]))
         ratio = f"{r['s_per_sim_s'] / base:.2f}" if base else ""
         # izhijax: setup = building the network, compile = XLA; peers: setup = Python model
-        # construction, compile = code generation and compilation (Brian2), tracing (BrainPy).
+        # construction, compile = code generation and compilation (Brian2), tracing (BrainPy),
+        # tracing + XLA compilation (brainstate: its first call minus a run).
         setup = r.get("setup_s", r["build_s"] if "compile_s" in r else 0.0)
         compile_s = r.get("compile_s", r.get("build_s", 0.0))
         lines.append(f"| {r['workload']} | {r['n']:,} | {r['label']} | {r['s_per_sim_s']:.4g} | "
@@ -255,14 +273,16 @@ def plot(rows, path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="izhijax vs Brian2, PymoNNto, BrainPy")
+    ap = argparse.ArgumentParser(description="izhijax vs Brian2, PymoNNto, BrainPy, brainstate")
     ap.add_argument("--out", default=os.path.join(ROOT, "experiments", "out", "bench"))
     ap.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     ap.add_argument("--gpu", action="store_true", help="let izhijax use the GPU and add N = 1e6")
     ap.add_argument("--peers", default=",".join(PEERS),
-                    help="comma-separated peers to run (brian2,pymonnto,brainpy) or 'none'")
+                    help="comma-separated peers to run (brian2,pymonnto,brainpy,brainstate) or "
+                         "'none'")
     ap.add_argument("--venv-dir", default=ROOT, help="where the peers' .venv-* live or are made")
-    ap.add_argument("--repeats", type=int, default=5, help="timed runs per izhijax case (median)")
+    ap.add_argument("--repeats", type=int, default=5,
+                    help="timed runs per izhijax and brainstate case (median)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="run every case this many times, round-robin (peers included), and report "
                          "the median over rounds")
