@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import izhijax as izj
-from izhijax._src import connectivity
+from izhijax._src import connectivity, threefry
 from izhijax._src.network import unit_noise
 from izhijax._src.threefry import threefry2x32, unit_noise_block
 
@@ -65,3 +65,17 @@ def test_block_drawn_run_equals_per_step_draws():
         state, s = step(state)
         spikes.append(np.asarray(s) > 0)
     np.testing.assert_array_equal(np.asarray(rec.spikes), np.array(spikes))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_uniform_rows_are_rows_of_jax_random_uniform(dtype):
+    """A block of rows drawn alone is bit for bit those rows of the whole jax.random.uniform draw
+    (what the scaled network's weights are drawn with, in blocks)."""
+    key = jax.random.key(11)
+    whole = np.asarray(jax.random.uniform(key, (37, 13), dtype))
+    for row0, rows in ((0, 37), (5, 9), (30, 7)):
+        got = np.asarray(threefry.uniform_rows(key, row0, rows, (37, 13), dtype))
+        np.testing.assert_array_equal(got.view(np.uint8), whole[row0:row0 + rows].view(np.uint8))
+    traced = jax.jit(lambda r: threefry.uniform_rows(key, r, 4, (37, 13), dtype))(jnp.int32(20))
+    np.testing.assert_array_equal(np.asarray(traced), whole[20:24])
+    assert threefry.uniform_rows(key, 0, 1, (2**16, 2**16), dtype) is None     # >= 2^32 values

@@ -83,6 +83,11 @@ def unit_noise_block(key, t0, size, n, dtype, kind, neurons=None):
     count = (jnp.arange(n, dtype=jnp.uint32) if neurons is None
              else jnp.asarray(neurons).astype(jnp.uint32))[None, :]
     b1, b2 = threefry2x32(k1, k2, jnp.zeros_like(count), count)         # (size, n)
+    return _unit(b1, b2, dtype, kind)
+
+
+def _unit(b1, b2, dtype, kind):
+    """``jax.random``'s bits-to-float transforms of the two Threefry output words."""
     if dtype == jnp.float32:
         bits, one, nmant = b1 ^ b2, np.float32(1.0), 23
     else:
@@ -97,3 +102,32 @@ def unit_noise_block(key, t0, size, n, dtype, kind, neurons=None):
     hi = np.array(1.0, dtype)
     u = jnp.maximum(lo, floats * (hi - lo) + lo)
     return np.array(np.sqrt(2), dtype) * jax.lax.erf_inv(u)
+
+
+def uniform_rows(key, row0, rows, shape, dtype):
+    """Rows ``row0 .. row0 + rows - 1`` of ``jax.random.uniform(key, shape, dtype)``, bit for bit.
+
+    With JAX's default PRNG the element at flat index ``i`` of a draw of ``shape`` is the Threefry
+    hash of the counter ``i``, so a block of rows can be drawn alone (a table of 10^8 weights
+    drawn in blocks needs no table-sized temporaries: :func:`izhijax.scaled_izhikevich2003`).
+
+    Args:
+        key: typed PRNG key of the whole draw.
+        row0: first row (int scalar, may be traced).
+        rows: number of rows (static).
+        shape: ``(n_rows, m)`` of the whole draw (static).
+        dtype: float32 or float64.
+
+    Returns:
+        ``(rows, m)`` array; None where the fast path does not apply (another PRNG, or a draw of
+        2^32 values or more): draw the whole table with ``jax.random.uniform`` then.
+    """
+    n_rows, m = shape
+    dtype = jnp.dtype(dtype)
+    if not _fast_path(key) or dtype not in (jnp.float32, jnp.float64) or n_rows * m >= 2**32:
+        return None
+    k = jax.random.key_data(key)
+    first = (jnp.asarray(row0).astype(jnp.uint32) * np.uint32(m))
+    count = first + jnp.arange(rows * m, dtype=jnp.uint32).reshape(rows, m)
+    b1, b2 = threefry2x32(k[0], k[1], jnp.zeros_like(count), count)
+    return _unit(b1, b2, dtype, "uniform")

@@ -24,15 +24,6 @@ def _rng(key):
     return np.random.default_rng(np.asarray(key, np.uint32).ravel().tolist())
 
 
-def _pack(rows, n_post):
-    """List of sorted int arrays (one per presynaptic neuron) -> padded ``(n_pre, max_out)`` table."""
-    width = max(1, max((len(r) for r in rows), default=0))
-    table = np.full((len(rows), width), n_post, np.int32)
-    for i, r in enumerate(rows):
-        table[i, :len(r)] = r
-    return table
-
-
 def fixed_probability(key, n_pre, n_post, p, *, self_connections=True):
     """Every pair ``(pre, post)`` connected independently with probability ``p`` (Brian2's ``connect(p=p)``).
 
@@ -57,7 +48,10 @@ def fixed_probability(key, n_pre, n_post, p, *, self_connections=True):
         return np.full((n_pre, 1), n_post, np.int32)
     mean = p * span
     width = int(math.ceil(mean + 10.0 * math.sqrt(mean * (1.0 - p) + 1.0) + 10))
-    rows = []
+    # Each chunk of rows is packed as it is drawn (a row's targets are a prefix of its increasing
+    # positions), so the peak is about twice the final table, not a list of n_pre small arrays
+    # (N = 10^6, K = 100: 1.2 GB instead of 1.7 GB, and the arrays go back to the system).
+    chunks = []
     for start in range(0, n_pre, _ROWS_PER_CHUNK):
         stop = min(n_pre, start + _ROWS_PER_CHUNK)
         while True:
@@ -65,12 +59,16 @@ def fixed_probability(key, n_pre, n_post, p, *, self_connections=True):
             if np.all(pos[:, -1] >= span):  # every row's Bernoulli process ran past the end
                 break
             width *= 2
-        for offset, r in enumerate(pos):
-            r = r[r < span]
-            if skip_self:
-                r = r + (r >= start + offset)
-            rows.append(r)
-    return _pack(rows, n_post)
+        valid = pos < span
+        if skip_self:
+            pos = pos + (pos >= np.arange(start, stop)[:, None])
+        used = max(1, int(valid.sum(axis=1).max(initial=0)))
+        chunks.append(np.where(valid, pos, n_post)[:, :used].astype(np.int32))
+        del pos, valid
+    table = np.full((n_pre, max(c.shape[1] for c in chunks)), n_post, np.int32)
+    for start, c in zip(range(0, n_pre, _ROWS_PER_CHUNK), chunks):
+        table[start:start + c.shape[0], :c.shape[1]] = c
+    return table
 
 
 def fixed_indegree(key, n_pre, n_post, k, *, self_connections=True):
