@@ -29,7 +29,7 @@ def make_net(kind, dtype=None):
     import izhijax as izj
     key = jax.random.key(0)
     if kind == "dense":
-        return izj.izhikevich2003(key, n_exc=80, n_inh=20, dtype=dtype)
+        return izj.izhikevich2003(key, n_exc=80, n_inh=20, propagation="dense", dtype=dtype)
     if kind == "event":
         return izj.izhikevich2003(key, n_exc=80, n_inh=20, propagation="event", dtype=dtype)
     if kind == "sparse":
@@ -129,6 +129,21 @@ def _devices_worker(group):
             final, rec = izj.shard.simulate(net, key, steps, mesh=mesh, chunk_size=steps // 2,
                                             **RECORD)
             results[f"{kind}/chunked"] = differences(ref, fingerprint(final, rec))
+            # to disk in chunks of 30 steps, sharded; then the same folder resumed unsharded
+            import tempfile
+            with tempfile.TemporaryDirectory() as tmp:
+                final, rec = izj.simulate_to_disk(net, key, steps, os.path.join(tmp, "run"),
+                                                  chunk_size=30, mesh=mesh, **RECORD)
+                results[f"{kind}/to_disk"] = differences(ref, fingerprint(final, rec))
+                chunks = sorted(f for f in os.listdir(os.path.join(tmp, "run"))
+                                if f != "run.npz")
+                results[f"{kind}/to_disk/chunks"] = len(chunks)
+                for f in chunks[2:]:            # as after a crash: two chunks of four written
+                    os.remove(os.path.join(tmp, "run", f))
+                final, rec = izj.simulate_to_disk(net, key, steps, os.path.join(tmp, "run"),
+                                                  chunk_size=30, **RECORD)
+                results[f"{kind}/to_disk_resumed_unsharded"] = differences(
+                    ref, fingerprint(final, rec))
         f1, r1 = izj.shard.simulate(net, key, steps // 2, mesh=mesh, **RECORD)
         f2, r2 = izj.shard.simulate(net, key, steps // 2, mesh=mesh, state=f1, **RECORD)
         results[f"{kind}/resumed"] = differences(ref, join(fingerprint(f1, r1),
@@ -366,7 +381,9 @@ def test_dense_and_event_on_2_4_8_devices_float32_variants_inputs_divergence():
 @pytest.mark.slow
 def test_sparse_on_2_4_8_devices_chunked_and_resumed():
     results = run_group("sparse")
-    assert {"sparse/2", "sparse/4", "sparse/8", "sparse/chunked", "sparse/resumed"} <= set(results)
+    assert {"sparse/2", "sparse/4", "sparse/8", "sparse/chunked", "sparse/resumed",
+            "sparse/to_disk", "sparse/to_disk_resumed_unsharded"} <= set(results)
+    assert results["sparse/to_disk/chunks"] == 4
     assert results["sparse/t0"] == STEPS // 2
     assert used_index_exchange(results, "sparse")
     # the bursts overflow the index buffers: the 0/1 fallback ran too

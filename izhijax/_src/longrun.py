@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import uuid
+from functools import partial
 
 import jax
 import numpy as np
@@ -44,7 +45,8 @@ def _chunk_file(path, i):
 
 
 def simulate_to_disk(params, key, n_steps, path, *, chunk_size, state=None, inputs=None,
-                     record_v=(0,), record_u=(), record_spikes=True, on_divergence="warn"):
+                     record_v=(0,), record_u=(), record_spikes=True, on_divergence="warn",
+                     mesh=None):
     """Run ``n_steps`` steps in chunks, saving each chunk to the folder ``path``; resume if started.
 
     Args:
@@ -55,6 +57,11 @@ def simulate_to_disk(params, key, n_steps, path, *, chunk_size, state=None, inpu
         chunk_size: steps per chunk (and per file): at most this much work is lost in a crash.
         on_divergence: ``"warn"``, ``"raise"`` or ``"ignore"`` as for :func:`izhijax.simulate`;
             a run that diverges stops after saving the chunk in which it did.
+        mesh: run each chunk with its neurons split over the devices of this mesh
+            (:func:`izhijax.shard.simulate`: a ``jax.sharding.Mesh``, a sequence of devices, or
+            ``"all"`` for every device of every process). The sharded run is the one-device run
+            bit for bit, so the files are the same either way and a run may be resumed with or
+            without a mesh. Default None: one device.
 
     Returns:
         ``(final_state, recording)`` as :func:`izhijax.simulate` returns them (NumPy arrays, read
@@ -69,6 +76,15 @@ def simulate_to_disk(params, key, n_steps, path, *, chunk_size, state=None, inpu
                                                     record_v, record_u)
     n_steps, chunk_size = int(n_steps), check_n_steps(chunk_size, "chunk_size")
     _check_on_divergence(on_divergence)
+    if mesh is None:
+        run = simulate
+    else:
+        from . import shard
+        shard._check_supported(params)
+        if isinstance(mesh, str) and mesh != "all":
+            raise ValueError(f"mesh must be a jax.sharding.Mesh, a sequence of devices or 'all', "
+                             f"got {mesh!r}")
+        run = partial(shard.simulate, mesh=None if isinstance(mesh, str) else mesh)
     settings = {"n_steps": n_steps, "chunk_size": chunk_size, "record_spikes": bool(record_spikes),
                 "record_v": np.asarray(v_index).tolist(), "record_u": np.asarray(u_index).tolist(),
                 "inputs_sha256": _inputs_hash(inputs)}
@@ -94,10 +110,9 @@ def simulate_to_disk(params, key, n_steps, path, *, chunk_size, state=None, inpu
             break
         start = i * chunk_size
         length = min(chunk_size, n_steps - start)
-        state, rec = simulate(params, key, length, state=state, record_v=v_index,
-                              record_u=u_index, record_spikes=record_spikes,
-                              inputs=_input_chunk(inputs, start, length),
-                              on_divergence="ignore")
+        state, rec = run(params, key, length, state=state, record_v=v_index,
+                         record_u=u_index, record_spikes=record_spikes,
+                         inputs=_input_chunk(inputs, start, length), on_divergence="ignore")
         save(_chunk_file(path, i), recording=rec, state=state,
              info={"run_id": run_id, "header_sha256": checksum, "chunk": i, "start": start,
                    "length": length})
