@@ -32,6 +32,8 @@ for _module, _names in {
     "._src.engine": ("step",),
     "._src.io": ("Checkpoint", "load", "load_run", "models", "register_model", "save", "save_run"),
     "._src.interchange": ("to_neo", "to_nwb", "from_nwb"),
+    "._src.learnable_delays": ("LearnableDelayed", "clip_delays", "learnable_delayed",
+                               "to_learnable"),
     "._src.longrun": ("concatenate", "load_chunks", "simulate_to_disk"),
     "._src.models": ("VARIANTS", "izhikevich2003", "scaled_izhikevich2003", "thalamocortical"),
     "._src.network": ("Config", "Network", "Population", "Projection", "State", "freeze",
@@ -56,6 +58,8 @@ __all__ = [
     "Network", "Population", "Projection", "Config", "State", "network", "population",
     "projection", "make_params", "init_state", "izhikevich2003", "scaled_izhikevich2003", "thalamocortical",
     "VARIANTS", "polychronization2006", "freeze",
+    # learnable delays
+    "LearnableDelayed", "learnable_delayed", "to_learnable", "clip_delays",
     # components
     "NeuronModel", "Izhikevich2003", "Izhikevich2004", "Izhikevich2007", "reset_to",
     "Integrator", "Euler", "IzhikevichHalfSteps", "SemiImplicit", "INTEGRATORS",
@@ -105,6 +109,8 @@ if TYPE_CHECKING:       # static analysers and IDEs see the eager imports
     from ._src.engine import step  # noqa: F401
     from ._src.io import (Checkpoint, load, load_run, models, register_model, save,  # noqa: F401
                           save_run)
+    from ._src.learnable_delays import (LearnableDelayed, clip_delays,  # noqa: F401
+                                        learnable_delayed, to_learnable)
     from ._src.longrun import concatenate, load_chunks, simulate_to_disk  # noqa: F401
     from ._src.models import (VARIANTS, izhikevich2003, scaled_izhikevich2003,  # noqa: F401
                               thalamocortical)

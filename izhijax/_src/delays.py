@@ -19,6 +19,11 @@ table order).
 Gradients: as for the other event-driven formats the JVP is that of the all-synapse path (linear
 in the weights and in the spikes), so gradients with respect to the weights and, with
 ``Config(synapse_grad=True)``, through the delayed spikes equal those of a dense formulation.
+
+Real-valued, learnable delays: :class:`izhijax.LearnableDelayed`
+(:mod:`izhijax._src.learnable_delays`), a subclass with one real delay per table entry, delivers
+the linear interpolation between the two neighbouring integer delays (differentiable in the
+delay) through :meth:`Delayed.deliver`, the method the engine's :func:`arrive` calls.
 """
 
 import dataclasses
@@ -59,20 +64,21 @@ class Delayed:
     capacity: int = 32
 
     def __post_init__(self):
+        cls = type(self).__name__
         shape = tuple(jnp.shape(self.post))
         if len(shape) != 3:
-            raise ValueError(f"Delayed.post must have shape (n_pre, D, L), got {shape}")
+            raise ValueError(f"{cls}.post must have shape (n_pre, D, L), got {shape}")
         if tuple(jnp.shape(self.w)) != shape:
-            raise ValueError(f"Delayed.w must have the shape of Delayed.post {shape} (the delay "
+            raise ValueError(f"{cls}.w must have the shape of {cls}.post {shape} (the delay "
                              f"table), got {tuple(jnp.shape(self.w))}")
         inc = tuple(jnp.shape(self.incoming))
         if len(inc) != 2 or inc[0] != self.n_post:
-            raise ValueError(f"Delayed.incoming must have shape (n_post={self.n_post}, max_in), "
+            raise ValueError(f"{cls}.incoming must have shape (n_post={self.n_post}, max_in), "
                              f"got {inc}")
         for name in ("n_post", "capacity"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"Delayed.{name} must be an integer >= 1, got {value!r}")
+                raise ValueError(f"{cls}.{name} must be an integer >= 1, got {value!r}")
 
     @property
     def n_pre(self):
@@ -115,6 +121,13 @@ class Delayed:
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+    def deliver(self, w, arrivals, current):
+        """``current`` ``(n_post,)`` plus the weights ``w`` ``(n_pre, D, L)`` of the synapses
+        arriving now (:func:`arrive`, what the engine calls; a subclass with another delivery
+        rule, :class:`izhijax._src.learnable_delays.LearnableDelayed`, overrides it)."""
+        return _arrive(self.post, w, arrivals.src, arrivals.dly, arrivals.overflow,
+                       arrivals.ring, arrivals.slots, current)
 
     def propagate(self, spikes):
         """The pulse every delay of these spikes eventually delivers, summed (delays ignored)."""
@@ -211,20 +224,31 @@ def delayed(pre, post, delay, weights, *, n_pre, n_post, max_delay=None, capacit
     if d_max > max_delay:
         raise ValueError(f"delay must be <= max_delay={max_delay}, got {d_max}")
     D = int(max_delay)
-    order = np.lexsort((np.arange(e), delay, pre))          # by pre, then delay, stable
-    group = pre[order] * D + (delay[order] - 1)
-    starts = np.r_[0, np.flatnonzero(np.diff(group)) + 1] if e else np.zeros(0, np.int64)
-    counts = np.diff(np.r_[starts, e]) if e else np.zeros(0, np.int64)
-    slot = np.arange(e) - np.repeat(starts, counts)
-    L = int(counts.max()) if e else 1
+    slot, L = _layout(pre, delay, D)
     post_t = np.full((n_pre, D, L), n_post, np.int32)
     w_t = np.zeros((n_pre, D, L), dtype)
-    post_t[pre[order], delay[order] - 1, slot] = post[order]
-    w_t[pre[order], delay[order] - 1, slot] = w[order]
+    post_t[pre, delay - 1, slot] = post
+    w_t[pre, delay - 1, slot] = w
     capacity = default_capacity(n_pre) if capacity is None else min(int(capacity), n_pre)
     return Delayed(post=jnp.asarray(post_t), w=jnp.asarray(w_t),
                    incoming=jnp.asarray(_incoming(post_t, n_post)), n_post=int(n_post),
                    capacity=capacity)
+
+
+def _layout(pre, delay, D):
+    """Where each synapse goes in a ``(n_pre, D, L)`` table: entry ``[pre, delay - 1, slot]``.
+
+    Synapses of one presynaptic neuron and one delay keep their order in the lists. Returns
+    ``(slot, L)``: ``slot`` int ``(E,)`` in list order, ``L`` the fullest (neuron, delay).
+    """
+    e = pre.shape[0]
+    order = np.lexsort((np.arange(e), delay, pre))          # by pre, then delay, stable
+    group = pre[order] * D + (delay[order] - 1)
+    starts = np.r_[0, np.flatnonzero(np.diff(group)) + 1] if e else np.zeros(0, np.int64)
+    counts = np.diff(np.r_[starts, e]) if e else np.zeros(0, np.int64)
+    slot = np.empty(e, np.int64)
+    slot[order] = np.arange(e) - np.repeat(starts, counts)
+    return slot, (int(counts.max()) if e else 1)
 
 
 def _incoming(post_t, n_post):
@@ -373,9 +397,9 @@ def arrival_capacity(max_delay, capacity):
 
 
 def arrive(fmt: Delayed, w, arrivals: Arrivals, current):
-    """``current`` plus the weights ``w`` (``(n_pre, D, L)``) of the synapses arriving now."""
-    return _arrive(fmt.post, w, arrivals.src, arrivals.dly, arrivals.overflow, arrivals.ring,
-                   arrivals.slots, current)
+    """``current`` plus the weights ``w`` (``(n_pre, D, L)``) of the synapses arriving now
+    (``fmt.deliver``: a :class:`LearnableDelayed` table interpolates between delays)."""
+    return fmt.deliver(w, arrivals, current)
 
 
 def _full(post, w, spikes, current):
@@ -410,3 +434,6 @@ def _arrive_jvp(primals, tangents):
     out = _arrive(post, w, src, dly, overflow, ring, slots, current)
     zero = jnp.zeros_like(current)
     return out, dc + _full(post, dw, ring[slots], zero) + _full(post, w, dr[slots], zero)
+
+
+from . import learnable_delays  # noqa: E402,F401  (registers LearnableDelayed, a Delayed subclass)

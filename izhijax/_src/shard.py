@@ -333,7 +333,7 @@ def _kind(w, name):
         return "event"
     if isinstance(w, connectivity.Sparse):
         return "sparse"
-    if isinstance(w, Delayed):
+    if type(w) is Delayed:      # not a subclass: LearnableDelayed delivers otherwise
         return "delayed"
     if not connectivity.is_format(w):
         return "dense"

@@ -19,6 +19,7 @@ from . import connectivity
 from .arrays import real_array
 from .components import NeuronModel, Plasticity
 from .delays import Delayed
+from .learnable_delays import LearnableDelayed
 from .network import Config, Network, Population, Projection, State, blocks, init_synapses
 
 
@@ -141,6 +142,10 @@ def check_params(params, name="params"):
         where = f"{name}.weights" if len(params.projections) == 1 else \
             f"{name}.projection({proj.name!r}).weights"
         if proj.plasticity is not None:
+            if isinstance(proj.weights, LearnableDelayed):
+                raise ValueError(f"{name}.projection({proj.name!r}).plasticity must be None with "
+                                 f"LearnableDelayed weights (learn their delays and weights by "
+                                 f"gradient); got {type(proj.plasticity).__name__}")
             if not isinstance(proj.plasticity, Plasticity):
                 raise TypeError(f"{name}.projection({proj.name!r}).plasticity must be an "
                                 f"izhijax.Plasticity (izj.plasticity.STDP(), Izhikevich2006()...) "
@@ -155,6 +160,8 @@ def check_params(params, name="params"):
         except ValueError as err:
             raise ValueError(f"{name}.projection({proj.name!r}): {err}") from None
         _check_weights(proj.weights, (t1 - t0, s1 - s0), dtype, where, floats)
+        if isinstance(proj.weights, LearnableDelayed):
+            proj.weights.check_delays(f"{where}.delay")
     n_exc = params.config.n_exc
     if n_exc is not None and n_exc > params.n:
         raise ValueError(f"{name}.config.n_exc must be <= n = {params.n} neurons, got {n_exc}")
