@@ -94,6 +94,8 @@ def search(seeds, args):
         ck = izj.load(folder / "checkpoint.npz")
         rows = np.asarray(ck.info["rows"])
         snaps = sorted(folder.glob("weights_*.npy"))
+        if args.search_at:
+            snaps = [f for f in snaps if int(f.stem.split("_")[1]) in args.search_at]
         entry = []
         for snap in snaps:
             second = int(snap.stem.split("_")[1])
@@ -143,6 +145,8 @@ def main():
     ap.add_argument("--search-only", action="store_true")
     ap.add_argument("--run-only", action="store_true")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--search-at", type=int, nargs="*", default=[],
+                    help="search only the snapshots of these seconds (default: every snapshot)")
     args = ap.parse_args()
     seconds = args.seconds if args.seconds else int(round((args.hours or 5) * 3600))
     if not args.search_only:
