@@ -16,28 +16,7 @@ import pytest
 import izhijax as izj
 from izhijax._src.learnable_delays import interpolated_arrival
 
-RS = dict(a=0.02, b=0.2, c=-65.0, d=8.0)
-QUIET = izj.Config(integrator="izhikevich", noise="none")
-FORCE = 200.0           # mV/ms: a neuron at rest fires in the step it gets this
-
-
-def _pop(n, name="n", **kw):
-    return izj.population(name, izj.Izhikevich2003(), n, params=kw.pop("params", RS),
-                          v0=kw.pop("v0", -65.0), **kw)
-
-
-def _half_steps(v, u, i):
-    """The ``izhikevich`` integrator's v: two half steps of 0.5 ms with the current i."""
-    for _ in range(2):
-        v = v + 0.5 * (0.04 * v * v + 5.0 * v + 140.0 - u + i)
-    return v
-
-
-def _leaves_equal(a, b, what):
-    la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
-    assert len(la) == len(lb), what
-    for i, (x, y) in enumerate(zip(la, lb)):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=f"{what}: leaf {i}")
+from test_delays import FORCE, QUIET, RS, _half_steps, _leaves_equal, _pop  # noqa: E402,F401
 
 
 # --- the delivery --------------------------------------------------------------------------------

@@ -132,7 +132,7 @@ class EventDense:
         return np.asarray(self.to_dense(), dtype=dtype)
 
     def _scaled(self, other, op):
-        if isinstance(other, EventDense) or is_format(other):
+        if is_format(other):
             raise TypeError(f"EventDense weights combine with numbers or arrays broadcasting against "
                             f"W[post, pre] {self.shape}, got {type(other).__name__}")
         other = jnp.asarray(other)

@@ -204,7 +204,7 @@ def _scaled_weights(key, post, n_exc, scale, dtype):
     n, m = post.shape
     sign = jnp.where(jnp.arange(n) < n_exc, 0.5 * scale, -scale).astype(dtype)
     rows = max(1, min(n, 2**20 // max(m, 1)))          # about 2^20 weights per block
-    if threefry.uniform_rows(key, 0, rows, (n, m), dtype) is None:
+    if not threefry.rows_fast_path(key, (n, m), dtype):
         w = sign[:, None] * jax.random.uniform(key, post.shape, dtype)
         return jnp.where(post < n, w, 0)
 

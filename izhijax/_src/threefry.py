@@ -104,6 +104,12 @@ def _unit(b1, b2, dtype, kind):
     return np.array(np.sqrt(2), dtype) * jax.lax.erf_inv(u)
 
 
+def rows_fast_path(key, shape, dtype):
+    """Whether :func:`uniform_rows` can draw blocks of a ``shape`` draw of this key and dtype."""
+    return (_fast_path(key) and jnp.dtype(dtype) in (jnp.float32, jnp.float64)
+            and shape[0] * shape[1] < 2**32)
+
+
 def uniform_rows(key, row0, rows, shape, dtype):
     """Rows ``row0 .. row0 + rows - 1`` of ``jax.random.uniform(key, shape, dtype)``, bit for bit.
 
@@ -122,10 +128,9 @@ def uniform_rows(key, row0, rows, shape, dtype):
         ``(rows, m)`` array; None where the fast path does not apply (another PRNG, or a draw of
         2^32 values or more): draw the whole table with ``jax.random.uniform`` then.
     """
-    n_rows, m = shape
-    dtype = jnp.dtype(dtype)
-    if not _fast_path(key) or dtype not in (jnp.float32, jnp.float64) or n_rows * m >= 2**32:
+    if not rows_fast_path(key, shape, dtype):
         return None
+    m, dtype = shape[1], jnp.dtype(dtype)
     k = jax.random.key_data(key)
     first = (jnp.asarray(row0).astype(jnp.uint32) * np.uint32(m))
     count = first + jnp.arange(rows * m, dtype=jnp.uint32).reshape(rows, m)
