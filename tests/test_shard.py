@@ -72,7 +72,11 @@ def fingerprint(final, rec):
     out["final_t"] = np.asarray(final.t)
     for k, ring in enumerate(final.synapses):
         for name, x in (ring or {}).items():
-            out[f"final_ring{k}_{name}"] = np.asarray(x)
+            if isinstance(x, dict):         # a reward's state (Dopamine2007)
+                for sub, y in x.items():
+                    out[f"final_ring{k}_{name}_{sub}"] = np.asarray(y)
+            else:
+                out[f"final_ring{k}_{name}"] = np.asarray(x)
     return out
 
 
@@ -175,6 +179,40 @@ def _devices_worker(group):
                 results[f"{name}/learned"] = float(np.max(np.abs(
                     np.asarray(f2.synapses[learned]["w"])
                     - np.asarray(net.projections[learned].weights.w))))
+        # the 2007 dopamine rule: a reward 10-30 ms after exc neuron 0 fires and its first
+        # target follows within 20 ms (the queue, the reward draws and the dopamine replicated
+        # on every device, from the whole network's spikes); weights updated every 10 ms
+        net, drive = izj.polychronization2006(jax.random.key(0), n_exc=80, n_inh=20,
+                                              synapses=10, max_delay=5)
+        exc = [k for k, p in enumerate(net.projections) if p.plasticity][0]
+        long = 600
+        input_key = jax.random.fold_in(key, INPUT_TAG)
+        table = jnp.stack([drive(jnp.int32(t), input_key, net.dtype) for t in range(long)])
+        # the pair to reward: the busiest exc neuron and the neuron that most often follows it
+        raster = np.asarray(izj.simulate(net, key, long, inputs=table)[1].spikes)
+        n1 = int(np.argmax(raster[:, :80].sum(0)))
+        after = np.zeros(raster.shape[1])
+        for t in np.flatnonzero(raster[:, n1]):
+            after += raster[t + 1:t + 20].any(0)
+        n2 = int(np.argmax(after))
+        reward = izj.plasticity.RewardPairing(n1=n1, n2=n2, delay_min=10.0, delay_span=20.0)
+        rule = izj.plasticity.Dopamine2007(w_max=10.0, reward=reward)
+        net = net.replace(projections=tuple(
+            p.replace(plasticity=rule) if k == exc else p for k, p in enumerate(net.projections)))
+        final, rec = izj.simulate(net, key, long, inputs=table, **RECORD)
+        ref = fingerprint(final, rec)
+        for d in (3, 8):
+            results[f"Dopamine2007/{d}"] = differences(ref, fingerprint(*izj.shard.simulate(
+                net, key, long, inputs=drive, mesh=jax.devices()[:d], **RECORD)))
+        mesh = jax.devices()[:4]
+        f1, r1 = izj.shard.simulate(net, key, 250, inputs=table[:250], mesh=mesh, **RECORD)
+        f2, r2 = izj.shard.simulate(net, key, long - 250, inputs=table[250:], state=f1,
+                                    mesh=mesh, **RECORD)
+        results["Dopamine2007/resumed"] = differences(ref, join(fingerprint(f1, r1),
+                                                               fingerprint(f2, r2)))
+        results["Dopamine2007/rewards"] = int(final.synapses[exc]["reward"]["rewards"])
+        results["Dopamine2007/learned"] = float(np.max(np.abs(
+            np.asarray(final.synapses[exc]["w"]) - np.asarray(net.projections[exc].weights.w))))
     if group == "small":
         net = make_net("event", jnp.float32)
         ref = fingerprint(*izj.simulate(net, key, steps, **RECORD))
@@ -326,12 +364,16 @@ def test_layout_splits_each_model_block_over_the_devices():
 def test_unsupported_and_bad_inputs_are_one_line():
     from izhijax._src.delays import to_delayed
     net = izj.izhikevich2003(jax.random.key(0), n_exc=8, n_inh=2)
-    rule = izj.plasticity.Dopamine2007(reward=izj.plasticity.RewardTimes(steps=(3,)))
+
+    class MyReward(izj.plasticity.RewardTimes):     # a reward of the user's own
+        pass
+
+    rule = izj.plasticity.Dopamine2007(w_max=100.0, reward=MyReward(steps=(3,)))
     plastic = net.replace(projections=(net.projections[0].replace(
         weights=to_delayed(net.weights, 1), plasticity=rule),))
     with pytest.raises(NotImplementedError) as err:
         izj.shard.simulate(plastic, jax.random.key(1), 5)
-    assert "\n" not in str(err.value) and "Dopamine2007" in str(err.value)
+    assert "\n" not in str(err.value) and "MyReward" in str(err.value)
     for n_devices in (0, -2, 1.5, True):
         with pytest.raises(ValueError, match="n_devices"):
             izj.shard.partition(net, n_devices)
@@ -398,6 +440,9 @@ def test_delayed_and_plastic_on_2_3_4_8_devices_and_resumed():
     assert results["delayed/t0"] == STEPS // 2
     assert used_index_exchange(results, "delayed")
     assert results["Izhikevich2006/learned"] > 0.01        # the weights did change
+    assert {"Dopamine2007/3", "Dopamine2007/8", "Dopamine2007/resumed"} <= set(results)
+    assert results["Dopamine2007/rewards"] >= 1            # pairings rewarded (3 in this run)
+    assert results["Dopamine2007/learned"] > 0.01
 
 
 @pytest.mark.slow

@@ -70,7 +70,8 @@ def noise_block(n, n_steps, kind):
     return max(1, min(NOISE_BLOCK_STEPS, NOISE_BLOCK_VALUES // max(n, 1), n_steps))
 
 
-def advance(state, net, key, i_ext=None, z=None, low=None, propagate=None, sources=None):
+def advance(state, net, key, i_ext=None, z=None, low=None, propagate=None, sources=None,
+            targets=None):
     """One step, returning also each state variable after the update and before the reset.
 
     Args:
@@ -87,6 +88,10 @@ def advance(state, net, key, i_ext=None, z=None, low=None, propagate=None, sourc
             with :class:`Delayed` weights (what its spike ring records and its plasticity
             reads); default the slice of this step's spikes (a sharded run returns every
             device's).
+        targets: ``f(k, spikes) -> spikes``, the spikes of the whole target of the ``k``-th
+            projection with :class:`Delayed` weights, for a plasticity rule's modulation (a
+            reward watching a target neuron); default None: the slice of this step's spikes
+            (a sharded run returns every device's).
 
     Returns:
         ``(state, spikes, pre)``: the new state; the spikes of this step as 0/1 floats ``(n,)``
@@ -147,7 +152,9 @@ def advance(state, net, key, i_ext=None, z=None, low=None, propagate=None, sourc
     for k, fmt, (s0, s1), (t0, t1), rule in low.delayed:
         syn = synapses[k]
         if rule is not None:
-            syn = rule.after_step(syn, fmt, source(k, s, s0, s1), s[t0:t1], state.t, key, cfg.dt)
+            whole = {} if targets is None else {"post_all": targets(k, s)}
+            syn = rule.after_step(syn, fmt, source(k, s, s0, s1), s[t0:t1], state.t, key,
+                                  cfg.dt, **whole)
         synapses[k] = {**syn, **delays.record(syn, source(k, sent, s0, s1), state.t)}
     return State(neurons=tuple(new), pulse=pulse, t=state.t + 1, synapses=tuple(synapses)), s, pre
 

@@ -209,10 +209,14 @@ class TraceRule(Plasticity):
         rows = ring[jnp.mod(t - jnp.arange(D), D + 1)]                      # (D, n_pre)
         return jnp.where(mask, target + rows.T[:, :, None], target)
 
-    def after_step(self, syn, weights, pre, post, t, key, dt):
+    def after_step(self, syn, weights, pre, post, t, key, dt, post_all=None):
         """End of step ``t``: decay the traces, modulate (dopamine), mark a consolidation due
         after this step, then let this step's spikes jump the traces (and keep the target's
-        spikes for the next step's potentiation)."""
+        spikes for the next step's potentiation).
+
+        ``post_all``: the spikes of the whole target, where ``post`` is only part of it (a
+        neuron-sharded run, :mod:`izhijax._src.shard`, gives each device its own targets'
+        spikes); the modulation (a reward that watches a target neuron) reads it."""
         pre, post = _lin(pre), _lin(post)
         D = weights.max_delay
         dtype = syn["x_post"].dtype
@@ -222,7 +226,8 @@ class TraceRule(Plasticity):
         nxt = jnp.mod(t + 1, D + 1).astype(jnp.int32)
         x_pre = dp * ring[now]
         x_post = dm * syn["x_post"]
-        syn = self.modulate(syn, weights, pre, post, t, key, dt)
+        syn = self.modulate(syn, weights, pre, post if post_all is None else _lin(post_all), t,
+                            key, dt)
         if self.period_steps(dt) is not None:
             syn = {**syn, "pending": jnp.mod(t + 1, self.period_steps(dt)) == 0}
         if self.all_to_all:

@@ -58,10 +58,12 @@ device of every process (``jax.devices()``), each process places the shards of i
 GPUs), and every process receives the whole recording and final state. The result equals the
 one-process run bit for bit (tested with two CPU processes on one host).
 
-Not sharded (refused in one line): plasticity whose modulation reads the network's spikes
-(:class:`~izhijax.plasticity.Dopamine2007`'s rewards; :class:`~izhijax.plasticity.STDP` and
-:class:`~izhijax.plasticity.Izhikevich2006` are sharded). Gradients are not taken through a
-sharded run.
+Plasticity: :class:`~izhijax.plasticity.STDP`, :class:`~izhijax.plasticity.Izhikevich2006` and
+:class:`~izhijax.plasticity.Dopamine2007` (its dopamine, reward queue and reward draws are
+replicated: every device computes them from the whole source's and the whole target's spikes of
+the step, which the exchange has rebuilt, so they agree bit for bit). A user's rule with its own
+modulation is refused in one line (it may keep per-target state). Gradients are not taken
+through a sharded run.
 Per step and device the work is the device's neurons, its synapses that deliver, and
 ``O(D x buffer)`` for the exchange; a network with dense, PreScaled or Delayed weights also
 rebuilds the ``n``-neuron 0/1 vector (``O(n)``: a dense product reads it, a ring stores it).
@@ -314,15 +316,19 @@ def _check_supported(params):
     if any(is_traced(x) for x in jax.tree_util.tree_leaves(params)):
         raise TypeError("shard.simulate takes a concrete network (its synapses are split on the "
                         "host), not one traced inside jit, vmap or grad")
-    from .plasticity import TraceRule
+    from .plasticity import REWARDS, Dopamine2007, TraceRule
     for p in params.projections:
         rule = p.plasticity
-        if rule is not None and not (isinstance(rule, TraceRule)
-                                     and type(rule).modulate is TraceRule.modulate):
+        shipped = isinstance(rule, TraceRule) and (
+            type(rule).modulate is TraceRule.modulate
+            or (type(rule).modulate is Dopamine2007.modulate
+                and type(rule.reward) in REWARDS.values()))
+        if rule is not None and not shipped:
             raise NotImplementedError(
-                f"shard: projection {p.name!r} is plastic with {type(rule).__name__}, whose "
-                f"modulation reads the whole network's spikes; the sharded run supports STDP "
-                f"and Izhikevich2006; use izj.simulate")
+                f"shard: projection {p.name!r} is plastic with {type(rule).__name__} (reward "
+                f"{type(getattr(rule, 'reward', None)).__name__}), a rule or reward of its own "
+                f"whose state the sharded run cannot split; it supports STDP, Izhikevich2006 "
+                f"and Dopamine2007 with RewardTimes or RewardPairing; use izj.simulate")
         _kind(p.weights, p.name)
 
 
@@ -694,6 +700,9 @@ def _device_run(st, tables, nparams, key_data, state, inputs, v_index, u_index):
     def sources(k, _):      # a Delayed projection's source spikes: every device's
         return box[-1][0][st.specs[k][1]:st.specs[k][2]]
 
+    def targets(k, _):      # its target's spikes, every device's (a reward reads them)
+        return box[-1][0][st.specs[k][3]:st.specs[k][4]]
+
     perm = nparams["perm"]                 # (D m,) every slot's global index, replicated
     input_key = jax.random.fold_in(key, INPUT_TAG)
     pops = [(gidx >= plo) & (gidx < phi) for _, plo, phi in st.spans]
@@ -715,7 +724,7 @@ def _device_run(st, tables, nparams, key_data, state, inputs, v_index, u_index):
             full = inputs(t, input_key, dtype)
             i_ext = jnp.where(real, full[jnp.clip(gidx, 0, n - 1)], 0)
         state, s, pre = engine.advance(state, holder, key, i_ext, z, low, propagate=propagate,
-                                       sources=sources)
+                                       sources=sources, targets=targets)
         branch = box.pop()[1]
         fired = (s > 0) & real
         v = engine._cat([x[model.state_names[0]] for (model, _, _), x in zip(st.models, pre)])
@@ -834,7 +843,7 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
         ``(final_state, recording, stats)``.
 
     Raises:
-        NotImplementedError: plasticity with a modulation (Dopamine2007), in one line.
+        NotImplementedError: a plasticity rule or reward of the user's own, in one line.
         ValueError, TypeError: bad arguments, as :func:`izhijax.simulate`.
     """
     from .simulate import (_check_divergence, _check_on_divergence, _input_chunk, _prepare,
@@ -903,7 +912,9 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
                         pulse=_global(lay.to_local(state.pulse), mesh, P(None, axis)),
                         t=_global(state.t, mesh, P()),
                         synapses=tuple(None if ring is None else
-                                       {k: _global(x, mesh, P() if where == "rep" else P(axis))
+                                       {k: jax.tree_util.tree_map(partial(
+                                           _global, mesh=mesh,
+                                           spec=P() if where == "rep" else P(axis)), x)
                                         for k, x in _syn_to_local(ring, table, lay).items()
                                         for where in [dict(keys)[k]]}
                                        for ring, table, keys in zip(state.synapses, tables,
@@ -919,9 +930,10 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
                       pulse=jnp.asarray(lay.to_global(_host(final.pulse))),
                       t=jnp.asarray(_host(final.t)),
                       synapses=tuple(None if ring is None else
-                                     {k: jnp.asarray(x) for k, x in _syn_to_global(
-                                         {k: _host(x) for k, x in ring.items()}, old, table,
-                                         lay).items()}
+                                     {k: jax.tree_util.tree_map(jnp.asarray, x)
+                                      for k, x in _syn_to_global(
+                                          {k: jax.tree_util.tree_map(_host, x)
+                                           for k, x in ring.items()}, old, table, lay).items()}
                                      for ring, old, table in zip(final.synapses,
                                                                  state.synapses, tables)))
         pieces.append(_collect(out, lay, v_index, u_index))
@@ -951,6 +963,9 @@ def _syn_to_local(ring, table, lay):
     out = {}
     t0, t1 = table.spec[3], table.spec[4]
     for k, x in ring.items():
+        if k not in _TABLE_KEYS and k not in _SLOT_KEYS:    # replicated (a reward's queue: a dict)
+            out[k] = jax.tree_util.tree_map(np.asarray, x)
+            continue
         x = np.asarray(x)
         if k in _TABLE_KEYS:
             idx = table.index
