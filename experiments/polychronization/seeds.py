@@ -14,13 +14,15 @@ weights and on the same weights shuffled among the exc -> exc synapses
 Output: ``DIR/groups.json`` (every count, the per-second statistics at each snapshot, wall times)
 and ``DIR/groups.md`` (the table). Usage::
 
-    .venv/bin/python experiments/polychronization/seeds.py --seeds 0 1 2 3 --hours 5
+    .venv/bin/python experiments/polychronization/seeds.py --seeds 0 1 2 3 --hours 5 --jobs 2
     .venv/bin/python experiments/polychronization/seeds.py --seeds 0 1 2 3 --seconds 600 \\
         --snapshot-every 300 --slice 300          # a short version (minutes)
     .venv/bin/python experiments/polychronization/seeds.py ... --search-only   # counts only
 
-Cost on the project's 2-core VM: about 0.12 s per simulated second per seed (float32), so 4 x 5 h
-is about 2.4 core-hours; the search about 0.5-2.5 min per weight table.
+Cost on the project's 2-core VM: about 0.11-0.12 s per simulated second per seed (float32), so
+4 x 5 h is about 2.4 core-hours, 1.2 h of wall time with ``--jobs 2`` (each worker single-threaded
+on its own core: two runs with XLA's default thread pools take twice as long); the search about
+0.5-2.5 min per weight table.
 """
 import argparse
 import json
@@ -52,6 +54,33 @@ def done_seconds(folder):
         return 0
     import izhijax as izj
     return len(izj.load(ck).info["rows"])
+
+
+SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+"""XLA flags of a worker of ``--jobs``: one thread each (measured on the 2-core VM, two runs side
+by side with XLA's default thread pools: 0.22 s per simulated second each, the pools fighting over
+the cores; one thread each, pinned to a core: 0.11)."""
+
+
+def advance_parallel(seconds, args):
+    """``--jobs J``: the seeds dealt to ``J`` worker processes (this script again, with
+    ``--jobs 1``), each pinned to one CPU (``os.sched_setaffinity``) with single-threaded XLA."""
+    groups = [args.seeds[j::args.jobs] for j in range(args.jobs)]
+    cpus = sorted(os.sched_getaffinity(0))
+    procs = []
+    for j, group in enumerate(g for g in groups if g):
+        cmd = [sys.executable, __file__, "--seeds", *map(str, group), "--seconds", str(seconds),
+               "--snapshot-every", str(args.snapshot_every), "--slice", str(args.slice),
+               "--dir", args.dir, "--run-only", "--jobs", "1"] + \
+            (["--x64"] if args.x64 else []) + (["--quiet"] if args.quiet else [])
+        env = dict(os.environ, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " "
+                                          + SINGLE_THREAD).strip())
+        cpu = {cpus[j % len(cpus)]}
+        procs.append(subprocess.Popen(cmd, env=env,
+                                      preexec_fn=lambda cpu=cpu: os.sched_setaffinity(0, cpu)))
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        raise SystemExit(f"a worker failed (exit codes {codes})")
 
 
 def advance(seeds, seconds, args):
@@ -145,12 +174,19 @@ def main():
     ap.add_argument("--search-only", action="store_true")
     ap.add_argument("--run-only", action="store_true")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="worker processes, the seeds dealt among them (one CPU each)")
     ap.add_argument("--search-at", type=int, nargs="*", default=[],
                     help="search only the snapshots of these seconds (default: every snapshot)")
     args = ap.parse_args()
     seconds = args.seconds if args.seconds else int(round((args.hours or 5) * 3600))
+    if args.jobs < 1:
+        ap.error("--jobs must be >= 1")
     if not args.search_only:
-        advance(args.seeds, seconds, args)
+        if args.jobs > 1:
+            advance_parallel(seconds, args)
+        else:
+            advance(args.seeds, seconds, args)
     if not args.run_only:
         search(args.seeds, args)
 
