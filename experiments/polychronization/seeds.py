@@ -131,11 +131,11 @@ def search(seeds, args):
             w = np.load(snap).astype(np.float64)
             tables = dict(base, weights=np.concatenate([w, base["weights"][base["n_exc"]:]]))
             t0 = time.perf_counter()
-            res = polychronous_groups(**tables)
+            res = polychronous_groups(**tables, n_jobs=args.search_jobs)
             t_search = time.perf_counter() - t0
             shuffled = shuffle_weights(tables["post"], tables["weights"], tables["n_exc"], seed)
             t0 = time.perf_counter()
-            ctl = polychronous_groups(**dict(tables, weights=shuffled))
+            ctl = polychronous_groups(**dict(tables, weights=shuffled), n_jobs=args.search_jobs)
             t_ctl = time.perf_counter() - t0
             row = rows[second - 1]
             exc = tables["weights"][:tables["n_exc"]]
@@ -174,6 +174,8 @@ def main():
     ap.add_argument("--search-only", action="store_true")
     ap.add_argument("--run-only", action="store_true")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--search-jobs", type=int, default=1,
+                    help="worker processes of each group search (polychronous_groups n_jobs)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="worker processes, the seeds dealt among them (one CPU each)")
     ap.add_argument("--search-at", type=int, nargs="*", default=[],
