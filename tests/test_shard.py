@@ -179,9 +179,10 @@ def _devices_worker(group):
                 results[f"{name}/learned"] = float(np.max(np.abs(
                     np.asarray(f2.synapses[learned]["w"])
                     - np.asarray(net.projections[learned].weights.w))))
-        # the 2007 dopamine rule: a reward 10-30 ms after exc neuron 0 fires and its first
-        # target follows within 20 ms (the queue, the reward draws and the dopamine replicated
-        # on every device, from the whole network's spikes); weights updated every 10 ms
+        # the 2007 dopamine rule: a reward 10-30 ms after exc neuron n1 fires and n2 follows
+        # within 20 ms (the pair picked below from the network's raster; the queue, the reward
+        # draws and the dopamine replicated on every device, from the whole network's spikes);
+        # weights updated every 10 ms
         net, drive = izj.polychronization2006(jax.random.key(0), n_exc=80, n_inh=20,
                                               synapses=10, max_delay=5)
         exc = [k for k, p in enumerate(net.projections) if p.plasticity][0]
