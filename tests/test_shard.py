@@ -115,7 +115,7 @@ def _devices_worker(group):
     results = {}
     key, steps = jax.random.key(1), STEPS        # a multiple of the noise block: one scan
     kinds = {"small": ("dense", "event"), "sparse": ("sparse",), "delayed": ("delayed",),
-             "mixed": ("mixed",)}[group]
+             "mixed": ("mixed",), "grad": ()}[group]
     for kind in kinds:
         net = make_net(kind)
         ref = fingerprint(*izj.simulate(net, key, steps, **RECORD))
@@ -270,7 +270,71 @@ def _devices_worker(group):
         mesh = jax.sharding.Mesh(np.array(jax.devices()).reshape(2, 4), ("copies", "neurons"))
         results["inputs-mesh2d"] = differences(ref, fingerprint(*izj.shard.simulate(
             net, key, steps, inputs=drive, mesh=mesh, exchange=(), **RECORD)))
+    if group == "grad":     # gradients through the sharded run == through izj.simulate
+        for kind, devices, kw in (("mixed", (4,), {}), ("delayed", (4,), {}),
+                                  ("sparse", (4,), dict(chunk_size=30, checkpoint=10))):
+            net = make_net(kind)
+            values, merge = float_leaves(net)
+            sharded = {d: grad_of(net, merge, key, partial_mesh(d), **kw) for d in devices}
+            (ref, ref_loss) = grad_of(net, merge, key, None, **{k: v for k, v in kw.items()
+                                                                 if k == "checkpoint"})(values)
+            for d, fn in sharded.items():
+                got, loss = fn(values)
+                bad, equal = [], 0
+                for i, (a, b) in enumerate(zip(ref, got)):
+                    a, b = np.asarray(a), np.asarray(b)
+                    equal += int(np.array_equal(a, b))
+                    if not np.allclose(a, b, rtol=1e-12, atol=1e-12 * np.max(np.abs(a))):
+                        bad.append(f"leaf {i} {a.shape}")
+                if float(loss) != float(ref_loss):
+                    bad.append(f"loss {float(loss)!r} != {float(ref_loss)!r}")
+                results[f"grad-{kind}/{d}"] = bad
+                results[f"grad-{kind}/{d}/bitwise"] = [equal, len(ref)]
+                results[f"grad-{kind}/{d}/nonzero"] = sum(
+                    int(np.any(np.asarray(a) != 0)) for a in ref)
     print("RESULTS " + json.dumps(results))
+
+
+def float_leaves(net):
+    """The network's floating-point leaves (what a gradient is taken for) and ``merge(values)``
+    that puts them back (the connectivity, integers, stays concrete)."""
+    import jax
+    import jax.numpy as jnp
+    leaves, treedef = jax.tree_util.tree_flatten(net)
+    mask = [jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) for x in leaves]
+
+    def merge(values):
+        it = iter(values)
+        return treedef.unflatten([next(it) if m else x for x, m in zip(leaves, mask)])
+    return [x for x, m in zip(leaves, mask) if m], merge
+
+
+def partial_mesh(d):
+    import jax
+    return jax.devices()[:d]
+
+
+def grad_of(net, merge, key, mesh, **kw):
+    """``jit(value_and_grad)`` of a loss on the recording (spike counts, population counts,
+    recorded v), through ``izj.shard.simulate`` on ``mesh`` or, with ``mesh=None``,
+    ``izj.simulate``; returns ``values -> (gradients, loss)``."""
+    import jax
+    import jax.numpy as jnp
+    import izhijax as izj
+    import izhijax.shard  # noqa: F401
+
+    def loss(values):
+        n = merge(values)
+        if mesh is None:
+            _, rec = izj.simulate(n, key, STEPS, record_v=[0, 5, 63], **kw)
+        else:
+            _, rec = izj.shard.simulate(n, key, STEPS, mesh=mesh, record_v=[0, 5, 63], **kw)
+        w = jnp.arange(rec.counts.shape[0]) / rec.counts.shape[0]
+        return (jnp.sum(rec.counts * w) + jnp.sum(rec.pop_counts[:, 0] * jnp.arange(STEPS))
+                / STEPS + 1e-3 * jnp.sum(rec.v ** 2))
+
+    fn = jax.jit(jax.value_and_grad(loss))
+    return lambda values: fn(values)[::-1]
 
 
 def _process_worker(index, port, out):
@@ -385,8 +449,22 @@ def test_unsupported_and_bad_inputs_are_one_line():
         izj.shard.simulate(net, jax.random.key(1), 5, exchange=(4, 2))
     with pytest.raises(ValueError, match="n_steps"):
         izj.shard.simulate(net, jax.random.key(1), 0)
-    with pytest.raises(TypeError, match="concrete"):
-        jax.jit(lambda p: izj.shard.simulate(p, jax.random.key(1), 5)[1].counts)(net)
+    # traced: the connectivity must stay concrete; the values may be traced (jit, grad)
+    sparse = izj.scaled_izhikevich2003(jax.random.key(0), 100, k=10)
+    with pytest.raises(TypeError, match=r"weights\.post"):
+        jax.jit(lambda p: izj.shard.simulate(p, jax.random.key(1), 5)[1].counts)(sparse)
+    counts = jax.jit(lambda p: izj.shard.simulate(p, jax.random.key(1), 30)[1].counts)(net)
+    assert np.array_equal(counts, izj.simulate(net, jax.random.key(1), 30)[1].counts)
+    with pytest.raises(ValueError, match="stats"):
+        jax.grad(lambda b: izj.shard.simulate(net.replace(bias=b), jax.random.key(1), 5,
+                                              stats=True)[1].counts.sum())(net.bias)
+    grad_net = net.replace(config=net.config.replace(synapse_grad=True))
+    with pytest.raises(NotImplementedError, match="synapse_grad"):
+        jax.grad(lambda b: izj.shard.simulate(grad_net.replace(bias=b), jax.random.key(1),
+                                              5)[1].counts.sum())(net.bias)
+    with pytest.raises(NotImplementedError, match="plasticity"):
+        jax.grad(lambda b: izj.shard.simulate(plastic.replace(bias=b), jax.random.key(1),
+                                              5)[1].counts.sum())(net.bias)
 
 
 # --- tests on several devices and processes (subprocesses) ----------------------------------------
@@ -451,6 +529,19 @@ def test_every_format_two_models_resumed_inputs_and_2d_mesh():
     results = run_group("mixed")
     assert {"mixed/8", "mixed/resumed", "inputs-mesh2d", "models/3",
             "models-event/8"} <= set(results)
+
+
+@pytest.mark.slow
+def test_gradients_through_sharded_runs_equal_unsharded():
+    """jax.grad through izj.shard.simulate (every format, delays, chunked with checkpoint, under
+    jit) == through izj.simulate, float64, every floating-point leaf of the network."""
+    results = run_group("grad")      # each within 1e-12 (relative to the leaf's largest)
+    assert {"grad-mixed/4", "grad-delayed/4", "grad-sparse/4"} <= set(results)
+    for case in ("grad-mixed/4", "grad-delayed/4", "grad-sparse/4"):
+        equal, total = results[case + "/bitwise"]
+        assert results[case + "/nonzero"] == total, case        # real gradients, not zeros
+        if case != "grad-sparse/4":     # one chunk: bit for bit but a replicated leaf's sum
+            assert equal >= total - 1, (case, equal, total)     # over the devices
 
 
 @pytest.mark.slow

@@ -62,8 +62,17 @@ Plasticity: :class:`~izhijax.plasticity.STDP`, :class:`~izhijax.plasticity.Izhik
 :class:`~izhijax.plasticity.Dopamine2007` (its dopamine, reward queue and reward draws are
 replicated: every device computes them from the whole source's and the whole target's spikes of
 the step, which the exchange has rebuilt, so they agree bit for bit). A user's rule with its own
-modulation is refused in one line (it may keep per-target state). Gradients are not taken
-through a sharded run.
+modulation is refused in one line (it may keep per-target state).
+
+Gradients (one process): under ``jax.grad`` or ``jit`` the network's values may be traced (neuron
+parameters, noise amplitudes, biases, the weights' values, inputs, the initial state); the
+connectivity (``Sparse.post``, ``Delayed.post``) must be concrete, since the split is computed on
+the host from it. The split of the values is then a gather of the traced arrays with the host's
+indices, and ``shard_map`` differentiates each device's scan in place: no float crosses devices
+in the forward pass (the spikes go as indices, ``synapse_grad`` is refused), so the gradient of
+a device's share is computed on that device and equals :func:`izhijax.simulate`'s bit for bit;
+a replicated leaf (a :class:`~izhijax.connectivity.PreScaled` scale, the dense tail rows) sums
+its devices' shares, in another order. Plastic projections are refused under ``jax.grad``.
 Per step and device the work is the device's neurons, its synapses that deliver, and
 ``O(D x buffer)`` for the exchange; a network with dense, PreScaled or Delayed weights also
 rebuilds the ``n``-neuron 0/1 vector (``O(n)``: a dense product reads it, a ring stores it).
@@ -90,6 +99,14 @@ AXIS = "neurons"
 TILE = 8
 """Neurons per device are a multiple of this (XLA:CPU's matrix-vector kernel takes rows by 8)."""
 INDEX_BYTES = 4
+
+
+def _xp(x):
+    """``(module, array)``: NumPy and a host array for concrete values, ``jax.numpy`` and the
+    traced array itself inside ``jax.grad`` (the split of a network is then a traced gather)."""
+    if is_traced(x):
+        return jnp, x
+    return np, np.asarray(x)
 
 
 # --- the partition ---------------------------------------------------------------------------
@@ -122,36 +139,37 @@ class Layout(NamedTuple):
     fill: np.ndarray
 
     def to_local(self, x, pad=0):
-        """A per-neuron host array (last axis ``n``) in slot order (``D m``); padding ``pad`` or,
-        with ``pad=None``, the value of a neuron of the block."""
-        x = np.asarray(x)
+        """A per-neuron array (last axis ``n``) in slot order (``D m``); padding ``pad`` or,
+        with ``pad=None``, the value of a neuron of the block. A host array gives a host array,
+        a traced one (inside ``jax.grad``) a traced one: the split is a gather."""
+        xp, x = _xp(x)
         out = x[..., self.fill]
         if pad is not None:
-            out = np.where(self.perm < self.n, out, np.asarray(pad, x.dtype))
+            out = xp.where(self.perm < self.n, out, xp.asarray(pad, x.dtype))
         return out
 
     def to_global(self, x):
         """The inverse of :meth:`to_local` (last axis ``D m`` to ``n``)."""
-        return np.asarray(x)[..., self.slot]
+        return _xp(x)[1][..., self.slot]
 
     def block_to_local(self, b, x):
         """A block's per-neuron array (last axis its size) in its own slot order (``D sizes[b]``),
         padding with a neuron of the block."""
-        x = np.asarray(x)
+        x = _xp(x)[1]
         size = self.sizes[b]
         idx = self.fill.reshape(self.d, self.m)[:, self.offsets[b]:self.offsets[b] + size]
         return x[..., idx.reshape(-1) - self.starts[b]]
 
     def block_to_global(self, b, x):
-        """The inverse of :meth:`block_to_local`."""
-        x = np.asarray(x)
+        """The inverse of :meth:`block_to_local` (a gather, host or traced)."""
+        x = _xp(x)[1]
         size = self.sizes[b]
         part = self.perm.reshape(self.d, self.m)[:, self.offsets[b]:self.offsets[b] + size]
         part = part.reshape(-1)
         keep = np.flatnonzero(part < self.n)
-        out = np.empty(x.shape[:-1] + (keep.size,), x.dtype)
-        out[..., part[keep] - self.starts[b]] = x[..., keep]
-        return out
+        where = np.empty(keep.size, np.int64)           # block neuron j sits at where[j]
+        where[part[keep] - self.starts[b]] = keep
+        return x[..., where]
 
 
 def layout(params, n_devices):
@@ -313,12 +331,23 @@ def _check_supported(params):
     from .network import Network
     if not isinstance(params, Network):
         raise TypeError(f"params must be an izhijax.Network, got {type(params).__name__}")
-    if any(is_traced(x) for x in jax.tree_util.tree_leaves(params)):
-        raise TypeError("shard.simulate takes a concrete network (its synapses are split on the "
-                        "host), not one traced inside jit, vmap or grad")
+    traced = _is_traced_tree(params)
     from .plasticity import REWARDS, Dopamine2007, TraceRule
     for p in params.projections:
+        for field in ("post", "incoming"):      # the structure the split is computed from
+            if is_traced(getattr(p.weights, field, None)):
+                raise TypeError(
+                    f"shard.simulate: projection {p.name!r} has traced weights.{field} (inside "
+                    f"jit or vmap): the synapses are split on the host from their targets, so "
+                    f"the connectivity must be concrete; differentiate with respect to the "
+                    f"weights' values (close over the network, replace weights.w), or use "
+                    f"izj.simulate")
         rule = p.plasticity
+        if traced and rule is not None:
+            raise NotImplementedError(
+                f"shard: gradients through a sharded run with plasticity (projection "
+                f"{p.name!r}) are not supported (the learned weights carry no gradient); use "
+                f"izj.simulate")
         shipped = isinstance(rule, TraceRule) and (
             type(rule).modulate is TraceRule.modulate
             or (type(rule).modulate is Dopamine2007.modulate
@@ -330,6 +359,18 @@ def _check_supported(params):
                 f"whose state the sharded run cannot split; it supports STDP, Izhikevich2006 "
                 f"and Dopamine2007 with RewardTimes or RewardPairing; use izj.simulate")
         _kind(p.weights, p.name)
+    if traced and params.config.synapse_grad:
+        raise NotImplementedError(
+            "shard: config.synapse_grad=True is not supported under jax.grad in a sharded run "
+            "(the spikes cross devices as indices, which carry no gradient); use izj.simulate "
+            "or the default synapse_grad=False")
+    if traced and jax.process_count() > 1:
+        raise NotImplementedError("shard: gradients through a sharded run over several "
+                                  "processes are not supported; run one process per host")
+
+
+def _is_traced_tree(tree):
+    return any(is_traced(x) for x in jax.tree_util.tree_leaves(tree))
 
 
 def _kind(w, name):
@@ -387,11 +428,11 @@ def _localize(w, t0, t1, lay, name):
     if kind == "prescaled":
         spec, arrays, syn, stored, _ = _localize(w.matrix, t0, t1, lay, name)
         arrays = {**{"m_" + k: v for k, v in arrays.items()},
-                  "scale": (np.asarray(w.scale), P())}
+                  "scale": (_xp(w.scale)[1], P())}
         return ("prescaled", spec), arrays, syn, stored, None
     if kind == "delayed":   # as Sparse, per presynaptic neuron and delay
-        lpost, lw, per, index = _split_table(np.asarray(w.post), np.asarray(w.w), w.n_post, t0,
-                                             lay, with_index=True)
+        lpost, per, index = _split_table(np.asarray(w.post), w.n_post, t0, lay)
+        lw = _take(w.w, index)
         # the synapses onto each of the device's neurons, flat into its table (plasticity)
         inc = [delays._incoming(lpost[k], m) for k in range(d)]
         width = max(x.shape[1] for x in inc)
@@ -401,33 +442,44 @@ def _localize(w, t0, t1, lay, name):
                                          "incoming": (incoming.astype(np.int32), P(AXIS))}, \
             per, np.full(d, lpost[0].size), index
     if kind == "dense":
-        W = np.asarray(w)                                          # (n_t, n_s)
+        xp, W = _xp(w)                                             # (n_t, n_s)
         n_t, n_s = W.shape
-        local = np.where(rows.reshape(-1, 1) >= 0, W[np.maximum(rows.reshape(-1), 0)], 0)
+        local = xp.where(rows.reshape(-1, 1) >= 0, W[np.maximum(rows.reshape(-1), 0)], 0)
         r = n_t % TILE
-        tail = W[n_t - r:] if r else np.zeros((0, n_s), W.dtype)
+        tail = W[n_t - r:] if r else xp.zeros((0, n_s), W.dtype)
         per = (rows >= 0).sum(1) * n_s
         return (("dense", n_t - r, n_t, r), {"w": (local.astype(W.dtype), P(AXIS)),
                                              "tail": (tail, P())}, per,
                 np.full(d, m * n_s + r * n_s), None)
     if kind == "event":
-        W = np.asarray(w.w)                                        # (n_s, n_t)
+        xp, W = _xp(w.w)                                           # (n_s, n_t)
         cols = rows.reshape(-1)
-        local = np.where(cols[None, :] >= 0, W[:, np.maximum(cols, 0)], 0).astype(W.dtype)
+        local = xp.where(cols[None, :] >= 0, W[:, np.maximum(cols, 0)], 0).astype(W.dtype)
         per = (rows >= 0).sum(1) * W.shape[0]
         return ("event", w.buffers), {"w": (local, P(None, AXIS))}, per, \
             np.full(d, m * W.shape[0]), None
-    lpost, lw, per = _split_table(np.asarray(w.post), np.asarray(w.w), w.n_post, t0, lay)
+    lpost, per, index = _split_table(np.asarray(w.post), w.n_post, t0, lay)
+    lw = _take(w.w, index)
     return ("sparse", w.buffers), {"post": (lpost, P(AXIS)), "w": (lw, P(AXIS))}, per, \
         np.full(d, lpost[0].size), None
 
 
-def _split_table(post, wt, n_t, t0, lay, with_index=False):
+def _take(x, index):
+    """The entries ``x.ravel()[index]`` (``0`` where ``index < 0``): a host gather, or a traced
+    one (the weights' gradient flows back through it)."""
+    xp, x = _xp(x)
+    flat = x.reshape(-1)
+    return xp.where(index >= 0, flat[np.maximum(index, 0)], 0).astype(x.dtype)
+
+
+def _split_table(post, n_t, t0, lay):
     """A table of targets (last axis: the synapses of one row) split by target device.
 
     Each device keeps, in each row, the synapses onto its neurons in table order (the order of
     the additions onto each target), re-indexed to its block, padded with ``m`` (dropped).
-    Returns ``(post (D, ..., width), w (D, ..., width), real synapses per device)``.
+    Returns ``(post (D, ..., width), real synapses per device, index)``, ``index`` the flat
+    index into the table of each local entry (``-1`` for padding; the weights are
+    ``_take(w, index)``).
     """
     d, m = lay.d, lay.m
     real = post < n_t
@@ -441,18 +493,15 @@ def _split_table(post, wt, n_t, t0, lay, with_index=False):
         if mine.any():
             width = max(width, int(mine.sum(-1).max()))
     lpost = np.full((d,) + post.shape[:-1] + (width,), m, np.int32)
-    lw = np.zeros((d,) + post.shape[:-1] + (width,), wt.dtype)
-    index = np.full(lpost.shape, -1, np.int64) if with_index else None
+    index = np.full(lpost.shape, -1, np.int64)
     for k in range(d):
         mine = owner == k
         pos = np.cumsum(mine, axis=-1) - 1
         idx = np.nonzero(mine)
         at = (k,) + idx[:-1] + (pos[idx],)
         lpost[at] = where[idx] - k * m
-        lw[at] = wt[idx]
-        if with_index:
-            index[at] = np.ravel_multi_index(idx, post.shape)
-    return (lpost, lw, per_dev, index) if with_index else (lpost, lw, per_dev)
+        index[at] = np.ravel_multi_index(idx, post.shape)
+    return lpost, per_dev, index
 
 
 def _local_propagate(spec, arrays, spikes, gidx, t0):
@@ -617,6 +666,8 @@ class _Static(NamedTuple):
     inputs: str          # "none", "array", "function"
     impl: object
     dtype: object
+    differentiable: bool = False   # spikes, counts, population counts as floats (surrogate)
+    checkpoint: object = None      # steps per jax.checkpoint chunk, or None
 
 
 class Stats(NamedTuple):
@@ -726,11 +777,16 @@ def _device_run(st, tables, nparams, key_data, state, inputs, v_index, u_index):
         state, s, pre = engine.advance(state, holder, key, i_ext, z, low, propagate=propagate,
                                        sources=sources, targets=targets)
         branch = box.pop()[1]
-        fired = (s > 0) & real
+        if st.differentiable:       # the engine's: the spikes themselves (surrogate gradient)
+            fired = jnp.where(real, s, jnp.zeros_like(s))
+            count = lambda p: jnp.sum(jnp.where(p, fired, jnp.zeros_like(fired)))
+        else:
+            fired = (s > 0) & real
+            count = lambda p: jnp.sum(fired & p, dtype=jnp.int32)
         v = engine._cat([x[model.state_names[0]] for (model, _, _), x in zip(st.models, pre)])
         u = engine._cat([x["u"] if "u" in x else jnp.zeros_like(x[model.state_names[0]])
                          for (model, _, _), x in zip(st.models, pre)])
-        pop = jnp.stack([jnp.sum(fired & p, dtype=jnp.int32) for p in pops])
+        pop = jnp.stack([count(p) for p in pops])
         out = (fired if st.record_spikes else None, v[v_index], u[u_index], pop, branch)
         bad = jnp.where((bad < 0) & ~finite(state), t.astype(jnp.int32), bad)
         return (state, counts + fired, bad), out
@@ -740,6 +796,8 @@ def _device_run(st, tables, nparams, key_data, state, inputs, v_index, u_index):
             z = None if kind == "none" else noise_slice(key, carry[0].t, size, gidx, n, dtype,
                                                         kind)
             return jax.lax.scan(body, carry, (i_blk, z), length=size)
+        if st.checkpoint is not None:       # the engine's rematerialisation (simulate's)
+            outer = jax.checkpoint(outer)
         if xs_in is not None:
             xs_in = xs_in.reshape((n_blocks, size) + xs_in.shape[1:])
         carry, out = jax.lax.scan(outer, carry, xs_in, length=n_blocks)
@@ -747,8 +805,9 @@ def _device_run(st, tables, nparams, key_data, state, inputs, v_index, u_index):
         return carry, jax.tree_util.tree_map(flat, out)
 
     xs_inputs = inputs if st.inputs == "array" else None
-    carry = (state, jnp.zeros(m, jnp.int32), jnp.int32(-1))
-    size = engine.noise_block(m, st.n_steps, kind)
+    carry = (state, jnp.zeros(m, dtype if st.differentiable else jnp.int32), jnp.int32(-1))
+    size = engine.noise_block(m, st.n_steps, kind) if st.checkpoint is None else min(
+        st.checkpoint, st.n_steps)
     n_blocks, rest = divmod(st.n_steps, size)
     main = n_blocks * size
     carry, out = blocks_of(carry, None if xs_inputs is None else xs_inputs[:main], n_blocks, size)
@@ -804,15 +863,18 @@ def _as_mesh(mesh, axis):
 
 
 def _global(x, mesh, spec):
-    """A host array as a global array of ``spec`` (every process passes the same ``x``)."""
+    """A host array as a global array of ``spec`` (every process passes the same ``x``); a
+    traced one (under ``jax.grad``, one process) as it is: the jitted ``shard_map`` places it."""
+    if is_traced(x):
+        return x
     x = np.asarray(x)
     return jax.make_array_from_callback(x.shape, NamedSharding(mesh, spec),
                                         lambda index: x[index])
 
 
 def _host(x):
-    if x is None:
-        return None
+    if x is None or is_traced(x):
+        return x
     if x.is_fully_addressable:
         return np.asarray(x)
     from jax.experimental import multihost_utils
@@ -821,12 +883,24 @@ def _host(x):
 
 def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=None,
              record_v=(0,), record_u=(), record_spikes=True, chunk_size=None,
-             on_divergence="warn", exchange=None, stats=False):
+             on_divergence="warn", exchange=None, stats=False, checkpoint=None,
+             differentiable=None):
     """:func:`izhijax.simulate` with the neurons split over the devices of a mesh.
 
     ``params``, ``key``, ``n_steps``, ``state``, ``inputs`` (an ``(n_steps, n)`` array, an
     :class:`izhijax.inputs.Input` or ``None``), ``record_v``, ``record_u``, ``record_spikes``,
-    ``chunk_size`` and ``on_divergence`` are :func:`izhijax.simulate`'s.
+    ``chunk_size``, ``on_divergence``, ``checkpoint`` and ``differentiable`` are
+    :func:`izhijax.simulate`'s.
+
+    Gradients: under ``jax.grad`` (one process) the run is differentiable with respect to the
+    network's values (neuron parameters, noise amplitudes, biases, the weights' values of every
+    format, inputs, the initial state): the split of the network is then a traced gather, each
+    device's scan is differentiated in place, and the gradients equal :func:`izhijax.simulate`'s
+    up to the order of floating-point sums (tests: float64, 2 and 4 devices, relative 1e-12).
+    The connectivity (``Sparse.post``, ``Delayed.post``) must stay concrete (close over the
+    network and replace the weights' values), the spikes cross devices as indices
+    (``config.synapse_grad=True`` is refused), plastic projections are refused, and
+    ``stats`` is not available.
 
     Args:
         mesh: a ``jax.sharding.Mesh`` with an axis ``axis`` (the neurons are split along it,
@@ -848,12 +922,24 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
     """
     from .simulate import (_check_divergence, _check_on_divergence, _input_chunk, _prepare,
                            _recording)
+    from .simulate import _differentiable
     from .validate import check_n_steps
     _check_supported(params)
-    key, state, inputs, v_index, u_index = _prepare(params, key, n_steps, state, inputs,
-                                                    record_v, record_u)
+    with jax.ensure_compile_time_eval():     # host indices, also inside a user's jit
+        key, state, inputs, v_index, u_index = _prepare(params, key, n_steps, state, inputs,
+                                                        record_v, record_u)
     n_steps = int(n_steps)
     _check_on_divergence(on_divergence)
+    traced = _is_traced_tree((params, state, inputs))
+    if traced and _is_traced_tree(state.synapses) and any(
+            p.plasticity is not None for p in params.projections):
+        raise NotImplementedError("shard: a traced plastic state is not supported; use "
+                                  "izj.simulate")
+    if traced and stats:
+        raise ValueError("shard.simulate: stats=True is not available under jax.grad or jit "
+                         "(the exchange's record is host data); call it on concrete values")
+    differentiable = _differentiable(differentiable, params, state, inputs)
+    checkpoint = None if checkpoint is None else check_n_steps(checkpoint, "checkpoint")
     chunk_size = n_steps if chunk_size is None else check_n_steps(chunk_size, "chunk_size")
     mesh = _as_mesh(mesh, axis)
     lay = layout(params, mesh.shape[axis])
@@ -878,7 +964,7 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
                "gidx": sharded(lay.perm.astype(np.int32)),
                "perm": _global(lay.perm.astype(np.int32), mesh, P())}
     impl = jax.random.key_impl(key)
-    key_data = _global(np.asarray(jax.random.key_data(key)), mesh, P())
+    key_data = _global(jax.random.key_data(key), mesh, P())
     function_input = isinstance(inputs, Input)
     # v and u of neuron g: slot slot[g] % m of device slot[g] // m (each device reads that
     # slot of its own; the owner's is kept)
@@ -897,7 +983,7 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
                      tuple((name, lo, hi) for name, (lo, hi) in params.slices().items()),
                      ladder, length, bool(record_spikes),
                      "function" if function_input else "none" if inputs is None else "array",
-                     impl, dtype)
+                     impl, dtype, differentiable, checkpoint)
         chunk = _input_chunk(inputs, start, length)
         if function_input:
             g_in = jax.tree_util.tree_map(lambda x: _global(x, mesh, P()), chunk)
@@ -921,8 +1007,9 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
                                                                     syn_specs)))
         fn = _program(st, table_specs)
         tic = time.perf_counter()
-        final, out = jax.block_until_ready(fn(g_tables, nparams, key_data, g_state, g_in, g_v,
-                                              g_u))
+        final, out = fn(g_tables, nparams, key_data, g_state, g_in, g_v, g_u)
+        if not traced:
+            final, out = jax.block_until_ready((final, out))
         seconds += time.perf_counter() - tic
         state = State(neurons=tuple({k: jnp.asarray(lay.block_to_global(b, _host(x)))
                                      for k, x in blk_state.items()}
@@ -937,7 +1024,8 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
                                      for ring, old, table in zip(final.synapses,
                                                                  state.synapses, tables)))
         pieces.append(_collect(out, lay, v_index, u_index))
-        branches.append(_host(out[6])[:, 0])
+        if not traced:
+            branches.append(_host(out[6])[:, 0])
         if on_divergence == "raise" and start + length < n_steps:
             _check_divergence(pieces[-1].diverged_at, "raise", params)
     from .simulate import _join
@@ -964,7 +1052,7 @@ def _syn_to_local(ring, table, lay):
     t0, t1 = table.spec[3], table.spec[4]
     for k, x in ring.items():
         if k not in _TABLE_KEYS and k not in _SLOT_KEYS:    # replicated (a reward's queue: a dict)
-            out[k] = jax.tree_util.tree_map(np.asarray, x)
+            out[k] = jax.tree_util.tree_map(lambda y: y if is_traced(y) else np.asarray(y), x)
             continue
         x = np.asarray(x)
         if k in _TABLE_KEYS:
@@ -1011,10 +1099,11 @@ def _collect(out, lay, v_index, u_index):
     owner_u = lay.slot[np.asarray(u_index)] // lay.m
     k_v, k_u = len(owner_v), len(owner_u)
     pick = lambda a, k, owner: a.reshape(a.shape[0], d, k)[:, owner, np.arange(k)]
-    bad = bad[bad >= 0]
+    never = jnp.iinfo(jnp.int32).max
+    first = jnp.min(jnp.where(bad >= 0, bad, never))
     return engine.Outputs(
         spikes=None if spikes is None else jnp.asarray(lay.to_global(spikes)),
         v=jnp.asarray(pick(v, k_v, owner_v)), u=jnp.asarray(pick(u, k_u, owner_u)),
         counts=jnp.asarray(lay.to_global(counts)),
-        pop_counts=jnp.asarray(pop.reshape(pop.shape[0], d, -1).sum(1, dtype=np.int32)),
-        diverged_at=jnp.asarray(bad.min() if bad.size else -1, jnp.int32))
+        pop_counts=jnp.asarray(pop.reshape(pop.shape[0], d, -1).sum(1, dtype=pop.dtype)),
+        diverged_at=jnp.where(first == never, -1, first).astype(jnp.int32))
