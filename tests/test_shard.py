@@ -451,8 +451,11 @@ def test_unsupported_and_bad_inputs_are_one_line():
         izj.shard.simulate(net, jax.random.key(1), 0)
     # traced: the connectivity must stay concrete; the values may be traced (jit, grad)
     sparse = izj.scaled_izhikevich2003(jax.random.key(0), 100, k=10)
-    with pytest.raises(TypeError, match=r"weights\.post"):
-        jax.jit(lambda p: izj.shard.simulate(p, jax.random.key(1), 5)[1].counts)(sparse)
+    prescaled = sparse.replace(weights=izj.connectivity.PreScaled(sparse.weights,
+                                                                  jnp.ones(sparse.n)))
+    for traced in (sparse, prescaled):
+        with pytest.raises(TypeError, match=r"weights\.post"):
+            jax.jit(lambda p: izj.shard.simulate(p, jax.random.key(1), 5)[1].counts)(traced)
     counts = jax.jit(lambda p: izj.shard.simulate(p, jax.random.key(1), 30)[1].counts)(net)
     assert np.array_equal(counts, izj.simulate(net, jax.random.key(1), 30)[1].counts)
     with pytest.raises(ValueError, match="stats"):

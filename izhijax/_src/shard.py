@@ -334,8 +334,9 @@ def _check_supported(params):
     traced = _is_traced_tree(params)
     from .plasticity import REWARDS, Dopamine2007, TraceRule
     for p in params.projections:
+        w = p.weights.matrix if isinstance(p.weights, connectivity.PreScaled) else p.weights
         for field in ("post", "incoming"):      # the structure the split is computed from
-            if is_traced(getattr(p.weights, field, None)):
+            if is_traced(getattr(w, field, None)):
                 raise TypeError(
                     f"shard.simulate: projection {p.name!r} has traced weights.{field} (inside "
                     f"jit or vmap): the synapses are split on the host from their targets, so "
@@ -920,9 +921,8 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
         NotImplementedError: a plasticity rule or reward of the user's own, in one line.
         ValueError, TypeError: bad arguments, as :func:`izhijax.simulate`.
     """
-    from .simulate import (_check_divergence, _check_on_divergence, _input_chunk, _prepare,
-                           _recording)
-    from .simulate import _differentiable
+    from .simulate import (_check_divergence, _check_on_divergence, _differentiable,
+                           _input_chunk, _prepare, _recording)
     from .validate import check_n_steps
     _check_supported(params)
     with jax.ensure_compile_time_eval():     # host indices, also inside a user's jit
