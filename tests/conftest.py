@@ -17,6 +17,7 @@ import os
 import sys
 
 import jax
+import pytest
 
 jax.config.update("jax_enable_x64", True)
 os.environ.setdefault("IZHIJAX_NO_CACHE", "1")
@@ -43,8 +44,34 @@ def pytest_report_header(config):
         return "fast selection: tests marked slow are deselected (run everything with --all)"
 
 
+# Files whose slow tests are the longest (forced-device subprocesses, the README's shard block).
+_HEAVIEST = ("test_shard.py", "test_readme.py", "test_gpu_plan.py", "test_gradients.py")
+
+
+def _start_order(item):
+    """Slow tests first (the heaviest files' before the others): with ``-n auto`` the longest
+    tests start early and the short ones fill in at the end."""
+    if not item.get_closest_marker("slow"):
+        return 2
+    return 0 if item.path.name in _HEAVIEST else 1
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``-n``: xdist's work-stealing scheduler instead of its default ``load`` one. ``load``
+    hands each worker a block of consecutive tests and never takes them back, so one worker
+    ended the run alone with the forced-device tests of ``test_shard.py`` queued behind each
+    other (a run summed 2621 s of tests on 2 workers yet took 1698 s); a worker that runs out
+    of tests now takes half of another's queue."""
+    if config.getoption("dist") == "load":
+        from xdist.scheduler import WorkStealingScheduling
+        return WorkStealingScheduling(config, log)
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     if _select_all(config):
+        items.sort(key=_start_order)        # stable: the file order within each group
         return
     slow = [item for item in items if item.get_closest_marker("slow")]
     if slow:
