@@ -17,7 +17,7 @@ would pass the time budget is recorded with its reason, never dropped):
   compared with the one-device run, time per simulated second and exchange volume.
 
     bash experiments/gpu/run.sh                 # writes experiments/out/gpu/gpu.json
-    python experiments/gpu/gpu_bench.py --smoke  # small sizes on any machine (CPU), for the tests
+    python experiments/gpu/gpu_bench.py --smoke  # small sizes, 200 steps, on any machine (CPU), for the tests
 """
 
 import argparse
@@ -63,7 +63,7 @@ def fig3(args):
     import jax
     import jax.numpy as jnp
     import izhijax as izj
-    n_steps, out = 1000, {}
+    n_steps, out = args.steps, {}
     for prop in ("event", "dense"):
         params = izj.izhikevich2003(jax.random.key(0), dtype=jnp.float32, propagation=prop)
         key = jax.random.key(1)
@@ -81,7 +81,7 @@ def scaled(args):
     import jax
     import jax.numpy as jnp
     import izhijax as izj
-    n_steps, out = 1000, {}
+    n_steps, out = args.steps, {}
     for n in args.sizes:
         if time.perf_counter() - START > args.budget * 0.6:
             out[str(n)] = {"skipped": "time budget"}
@@ -109,7 +109,7 @@ def sweep(args):
     import jax.numpy as jnp
     import numpy as np
     import izhijax as izj
-    n_steps = 1000
+    n_steps = args.steps
     params = izj.izhikevich2003(jax.random.key(0), dtype=jnp.float32, propagation="event")
     key = jax.random.key(1)
     one = _median_time(lambda: izj.simulate(params, key, n_steps, record_spikes=False,
@@ -129,7 +129,7 @@ def grad(args):
     import jax
     import jax.numpy as jnp
     import izhijax as izj
-    n_steps = 1000
+    n_steps = args.steps
     params = izj.izhikevich2003(jax.random.key(0), dtype=jnp.float32)
     theta, build = izj.fit.population_parameters(params)
     target = izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, params)
@@ -154,7 +154,7 @@ def shard(args):
     import numpy as np
     import izhijax as izj
     import izhijax.shard  # noqa: F401
-    n, n_steps = args.shard_n, 1000
+    n, n_steps = args.shard_n, args.steps
     params = izj.scaled_izhikevich2003(jax.random.key(0), n, k=args.k, dtype=jnp.float32)
     key = jax.random.key(1)
     devices = jax.devices()
@@ -214,13 +214,15 @@ def main(argv=None):
     global OUT
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "experiments", "out", "gpu", "gpu.json"))
-    ap.add_argument("--smoke", action="store_true", help="small sizes (any machine)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="small sizes, 200 steps per run (any machine; for the tests)")
     ap.add_argument("--budget", type=float, default=270.0, help="seconds for the whole run")
     ap.add_argument("--sections", default="fig3,scaled,sweep,grad,shard")
     args = ap.parse_args(argv)
     args.repeats = 2 if args.smoke else 5
+    args.steps = 200 if args.smoke else 1000
     args.k = 10 if args.smoke else 100
-    args.sizes = [2000, 5000] if args.smoke else [100_000, 1_000_000, 4_000_000]
+    args.sizes = [2000] if args.smoke else [100_000, 1_000_000, 4_000_000]
     args.batch = 8 if args.smoke else 1024
     args.shard_n = 2000 if args.smoke else 1_000_000
     OUT = args.out
