@@ -270,13 +270,20 @@ def weight_bytes(params):
                and np.issubdtype(np.dtype(x.dtype), np.floating))
 
 
-def state_bytes(params):
-    """Bytes of one network's :class:`izhijax.State` (``jax.eval_shape(init_state)``: no
-    allocation): state variables, pulses in flight, per-synapse state of delayed projections."""
+def state_bytes(params, state=None):
+    """Bytes of one network's :class:`izhijax.State`: state variables, pulses in flight,
+    per-synapse state of delayed projections.
+
+    Args:
+        params: :class:`izhijax.Network`.
+        state: the run's :class:`izhijax.State` if there is one already (its arrays are
+            counted); default ``jax.eval_shape(init_state, params)`` (no allocation).
+    """
     import jax
-    from .network import init_state
-    shapes = jax.eval_shape(init_state, params)
-    return sum(_nbytes(x) for x in jax.tree_util.tree_leaves(shapes))
+    if state is None:
+        from .network import init_state
+        state = jax.eval_shape(init_state, params)
+    return sum(_nbytes(x) for x in jax.tree_util.tree_leaves(state))
 
 
 def _noise_steps(params, n_steps):
@@ -297,7 +304,7 @@ def _positive(value, name):
 # -- estimates -------------------------------------------------------------------------------------
 
 def simulation_bytes(params, n_steps, n_record_v=1, n_record_u=0, record_spikes=True, batch=1, *,
-                     differentiable=False, chunks=1):
+                     differentiable=False, chunks=1, state=None):
     """Bytes one :func:`izhijax.simulate` call allocates (``batch`` of them under ``vmap``).
 
     Args:
@@ -308,6 +315,7 @@ def simulation_bytes(params, n_steps, n_record_v=1, n_record_u=0, record_spikes=
         batch: runs held at once.
         differentiable: raster and counts as floats of the network's dtype.
         chunks: number of compiled chunks (more than one: pieces and their concatenation).
+        state: the run's initial :class:`izhijax.State`, when at hand (see :func:`state_bytes`).
 
     Returns:
         :class:`Estimate` with parts ``recordings``, ``states``, ``noise`` (formulas in the module
@@ -322,7 +330,7 @@ def simulation_bytes(params, n_steps, n_record_v=1, n_record_u=0, record_spikes=
            + T * len(params.populations) * count + n * count)
     if _positive(chunks, "chunks") > 1:
         rec *= 2
-    return Estimate({"recordings": B * rec, "states": B * 2 * state_bytes(params),
+    return Estimate({"recordings": B * rec, "states": B * 2 * state_bytes(params, state),
                      "noise": B * 2 * _noise_steps(params, T) * n * f})
 
 

@@ -232,7 +232,7 @@ def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, r
         chunk_size = math.ceil(n_steps / 50)
     chunk_size = n_steps if chunk_size is None else check_n_steps(chunk_size, "chunk_size")
     _check_memory(params, n_steps, v_index, u_index, record_spikes, differentiable,
-                  math.ceil(n_steps / chunk_size))
+                  math.ceil(n_steps / chunk_size), state)
 
     t0 = state.t
     starts = range(0, n_steps, chunk_size)
@@ -255,7 +255,8 @@ def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, r
     return state, rec
 
 
-def _check_memory(params, n_steps, v_index, u_index, record_spikes, differentiable, chunks):
+def _check_memory(params, n_steps, v_index, u_index, record_spikes, differentiable, chunks,
+                  state=None):
     """Refuse a run whose recording cannot fit in memory, before allocating it (one line with
     the estimate, :mod:`izhijax._src.memory`). Skipped for a traced network (inside ``vmap`` the
     batch is not known here)."""
@@ -264,7 +265,7 @@ def _check_memory(params, n_steps, v_index, u_index, record_spikes, differentiab
     from .memory import check_memory, simulation_bytes
     device = jax.devices()[0]
     need = simulation_bytes(params, n_steps, len(v_index), len(u_index), bool(record_spikes),
-                            differentiable=differentiable, chunks=chunks)
+                            differentiable=differentiable, chunks=chunks, state=state)
     check_memory(need, f"simulation of {params.n} neurons x {n_steps} steps",
                  None if device.platform == "cpu" else device,
                  advice="use record_spikes=False, record fewer neurons or simulate in "
