@@ -17,7 +17,7 @@ would pass the time budget is recorded with its reason, never dropped):
   compared with the one-device run, time per simulated second and exchange volume.
 
     bash experiments/gpu/run.sh                 # writes experiments/out/gpu/gpu.json
-    python experiments/gpu/gpu_bench.py --smoke  # small sizes, 200 steps, on any machine (CPU), for the tests
+    python experiments/gpu/gpu_bench.py --smoke  # small sizes, 200 steps, any machine, for tests
 """
 
 import argparse
@@ -230,7 +230,8 @@ def main(argv=None):
     import jax
     RESULT.update(machine=platform.node(), python=platform.python_version(),
                   jax=jax.__version__, backend=jax.default_backend(),
-                  devices=[str(d) for d in jax.devices()], smoke=args.smoke)
+                  devices=[str(d) for d in jax.devices()], smoke=args.smoke,
+                  steps=args.steps)
     for name in args.sections.split(","):
         if time.perf_counter() - START > args.budget:
             RESULT[name] = {"skipped": "time budget"}

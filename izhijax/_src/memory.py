@@ -280,9 +280,11 @@ def state_bytes(params, state=None):
             counted); default ``jax.eval_shape(init_state, params)`` (no allocation).
     """
     import jax
+    from .network import State, init_state
     if state is None:
-        from .network import init_state
         state = jax.eval_shape(init_state, params)
+    elif not isinstance(state, State):
+        raise TypeError(f"state must be an izhijax.State, got {type(state).__name__}")
     return sum(_nbytes(x) for x in jax.tree_util.tree_leaves(state))
 
 
