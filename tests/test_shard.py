@@ -130,14 +130,14 @@ def _devices_worker(group):
         # chunked (chunk_size) and resumed (state=) on 4 devices equal the whole run
         mesh = jax.devices()[:4]
         if kind == "sparse":
-            final, rec = izj.shard.simulate(net, key, steps, mesh=mesh, chunk_size=steps // 2,
-                                            **RECORD)
+            # chunks of 25 steps throughout (chunked, to disk, resumed): one compiled program
+            final, rec = izj.shard.simulate(net, key, steps, mesh=mesh, chunk_size=25, **RECORD)
             results[f"{kind}/chunked"] = differences(ref, fingerprint(final, rec))
-            # to disk in chunks of 30 steps, sharded; then the same folder resumed unsharded
+            # to disk in chunks of 25 steps, sharded; then the same folder resumed unsharded
             import tempfile
             with tempfile.TemporaryDirectory() as tmp:
                 final, rec = izj.simulate_to_disk(net, key, steps, os.path.join(tmp, "run"),
-                                                  chunk_size=30, mesh=mesh, **RECORD)
+                                                  chunk_size=25, mesh=mesh, **RECORD)
                 results[f"{kind}/to_disk"] = differences(ref, fingerprint(final, rec))
                 chunks = sorted(f for f in os.listdir(os.path.join(tmp, "run"))
                                 if f != "run.npz")
@@ -145,11 +145,12 @@ def _devices_worker(group):
                 for f in chunks[2:]:            # as after a crash: two chunks of four written
                     os.remove(os.path.join(tmp, "run", f))
                 final, rec = izj.simulate_to_disk(net, key, steps, os.path.join(tmp, "run"),
-                                                  chunk_size=30, **RECORD)
+                                                  chunk_size=25, **RECORD)
                 results[f"{kind}/to_disk_resumed_unsharded"] = differences(
                     ref, fingerprint(final, rec))
-        f1, r1 = izj.shard.simulate(net, key, steps // 2, mesh=mesh, **RECORD)
-        f2, r2 = izj.shard.simulate(net, key, steps // 2, mesh=mesh, state=f1, **RECORD)
+        chunk = dict(chunk_size=25) if kind == "sparse" else {}
+        f1, r1 = izj.shard.simulate(net, key, steps // 2, mesh=mesh, **chunk, **RECORD)
+        f2, r2 = izj.shard.simulate(net, key, steps // 2, mesh=mesh, state=f1, **chunk, **RECORD)
         results[f"{kind}/resumed"] = differences(ref, join(fingerprint(f1, r1),
                                                            fingerprint(f2, r2)))
         results[f"{kind}/t0"] = int(r2.t0)
@@ -169,9 +170,10 @@ def _devices_worker(group):
                     net, key, long, inputs=drive, mesh=jax.devices()[:d], **RECORD)))
             if rule is None:
                 mesh = jax.devices()[:4]
-                f1, r1 = izj.shard.simulate(net, key, 500, inputs=table[:500], mesh=mesh,
+                half = long // 2        # equal halves: one compiled program
+                f1, r1 = izj.shard.simulate(net, key, half, inputs=table[:half], mesh=mesh,
                                             **RECORD)
-                f2, r2 = izj.shard.simulate(net, key, long - 500, inputs=table[500:], state=f1,
+                f2, r2 = izj.shard.simulate(net, key, long - half, inputs=table[half:], state=f1,
                                             mesh=mesh, **RECORD)
                 results[f"{name}/resumed"] = differences(ref, join(fingerprint(f1, r1),
                                                                    fingerprint(f2, r2)))
@@ -206,8 +208,9 @@ def _devices_worker(group):
             results[f"Dopamine2007/{d}"] = differences(ref, fingerprint(*izj.shard.simulate(
                 net, key, long, inputs=drive, mesh=jax.devices()[:d], **RECORD)))
         mesh = jax.devices()[:4]
-        f1, r1 = izj.shard.simulate(net, key, 250, inputs=table[:250], mesh=mesh, **RECORD)
-        f2, r2 = izj.shard.simulate(net, key, long - 250, inputs=table[250:], state=f1,
+        f1, r1 = izj.shard.simulate(net, key, long // 2, inputs=table[:long // 2], mesh=mesh,
+                                    **RECORD)
+        f2, r2 = izj.shard.simulate(net, key, long // 2, inputs=table[long // 2:], state=f1,
                                     mesh=mesh, **RECORD)
         results["Dopamine2007/resumed"] = differences(ref, join(fingerprint(f1, r1),
                                                                fingerprint(f2, r2)))
