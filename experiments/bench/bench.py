@@ -61,7 +61,15 @@ SCRIPTS = {"brian2": "brian2_fig3.py", "pymonnto": "pymonnto_fig3.py", "brainpy"
 # ----------------------------------------------------------------------------- izhijax worker
 
 def izhijax_case(spec):
-    """Run one izhijax case in this process; return its measurements (a dict)."""
+    """Run one izhijax case in this process; return its measurements (a dict).
+
+    ``spec["cores"]``: run on that many of this process's CPUs (``os.sched_setaffinity``, as
+    ``taskset`` does), set before JAX starts: XLA's CPU runtime sizes its thread pool from the
+    CPUs it may use, and on a small network its per-kernel hand-offs between threads cost more
+    than they save (Fig. 3: about 1.6x slower on 2 cores than on one, 2026-12-03).
+    """
+    if spec.get("cores"):
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:spec["cores"]])
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -159,6 +167,11 @@ def cases(args):
     for prop in ("dense", "event") if "fig3" in args.workloads else ():
         out.append(dict(label=f"izhijax {prop} (float32)", workload="fig3", n=1000, sim="izhijax",
                         spec=dict(workload="fig3", propagation=prop, steps=steps, repeats=reps)))
+    if "fig3" in args.workloads and len(os.sched_getaffinity(0)) > 1:
+        # the same resources as the single-threaded peers (Brian2 without OpenMP, PymoNNto)
+        out.append(dict(label="izhijax event (float32), 1 core", workload="fig3", n=1000,
+                        sim="izhijax", spec=dict(workload="fig3", propagation="event",
+                                                 steps=steps, repeats=reps, cores=1)))
     fig3_peers = args.peers if "fig3" in args.workloads else []
     if "brian2" in fig3_peers:
         for target in ("numpy", "cython", "cpp_standalone"):
