@@ -35,6 +35,19 @@ def test_noise_block_equals_the_per_step_jax_random_draws(dtype, kind, seed, t0,
     assert block.dtype == dtype and block.shape == (50, n)
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("shape", [(1000, 800), (37,), (3, 0), (0,), (2, 3, 4)])
+def test_uniform_equals_jax_random_uniform(dtype, shape):
+    key = jax.random.fold_in(jax.random.key(11), 2)
+    got = jax.jit(lambda k: threefry.uniform(k, shape, dtype))(key)
+    np.testing.assert_array_equal(np.asarray(got),
+                                  np.asarray(jax.random.uniform(key, shape, dtype)))
+    assert got.dtype == dtype and got.shape == shape
+    other = jax.random.key(5, impl="philox4x32")        # another PRNG: jax.random's own draw
+    np.testing.assert_array_equal(np.asarray(threefry.uniform(other, shape, dtype)),
+                                  np.asarray(jax.random.uniform(other, shape, dtype)))
+
+
 def test_other_key_kinds_fall_back_to_jax_random():
     key = jax.random.key(5, impl="philox4x32")
     block = unit_noise_block(key, jnp.int32(10), 3, 20, jnp.float32, "normal")

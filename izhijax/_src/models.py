@@ -123,7 +123,7 @@ def _fig3_draws(key, n_exc, n_inh, dtype, pymonnto):
     ``u`` for PymoNNto), from the six keys of ``split(key, 6)``."""
     k_re, k_ri, k_we, k_wi, k_v, k_u = jax.random.split(key, 6)
     n = n_exc + n_inh
-    u = lambda k, shape: jax.random.uniform(k, shape, dtype)
+    u = lambda k, shape: threefry.uniform(k, shape, dtype)      # jax.random.uniform's bits
     out = {"we": u(k_we, (n, n_exc)), "wi": u(k_wi, (n, n_inh))}
     if pymonnto:
         out.update(v=u(k_v, (n,)), u=u(k_u, (n,)))
