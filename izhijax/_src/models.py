@@ -107,6 +107,12 @@ def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, p
     return _fig3_neurons(draws["re"], draws["ri"], w, dtype, Config(n_exc=n_exc, **cfg))
 
 
+def _uniform(key, shape, dtype):
+    """``jax.random.uniform(key, shape, dtype)``, bit for bit, compiled in one program
+    (:func:`izhijax._src.threefry.uniform`)."""
+    return threefry.uniform_jit(key, shape, jnp.dtype(dtype))
+
+
 def _host(x):
     """A concrete array as NumPy (read in place on CPU); a traced one unchanged."""
     return x if isinstance(x, jax.core.Tracer) else np.asarray(x)
@@ -191,8 +197,8 @@ def scaled_izhikevich2003(key, n, k=100, *, connection="probability", self_conne
     weights = connectivity.Sparse(post=post, w=w, n_post=n, buffers=buffers)
     cfg = dict(dt=1.0, integrator="euler", delay=1, noise="normal")
     cfg.update(config)
-    re = _host(jax.random.uniform(k_re, (n_exc,), dtype))
-    ri = _host(jax.random.uniform(k_ri, (n - n_exc,), dtype))
+    re = _host(threefry.uniform_jit(k_re, (n_exc,), jnp.dtype(dtype)))  # jax.random.uniform's bits
+    ri = _host(threefry.uniform_jit(k_ri, (n - n_exc,), jnp.dtype(dtype)))
     return _fig3_neurons(re, ri, weights, jnp.dtype(dtype), Config(n_exc=n_exc, **cfg))
 
 
@@ -261,17 +267,17 @@ def thalamocortical(key, *, n_thal=100, n_exc=800, n_inh=200, p_thal=0.1, dt=0.5
     k_v, k_tc, k_we, k_wi = jax.random.split(check_key(key), 4)
     n_ctx = n_exc + n_inh
     thal = population("thalamus", Izhikevich2003(), n_thal, preset="TC", noise_amp=4.0,
-                      v0=-65.0 + 10.0 * jax.random.uniform(k_v, (n_thal,), dtype), dtype=dtype)
+                      v0=-65.0 + 10.0 * _uniform(k_v, (n_thal,), dtype), dtype=dtype)
     exc = population("exc", Izhikevich2007(), n_exc, preset="RS", noise_amp=30.0, v0=-60.0,
                      dtype=dtype)
     inh = population("inh", Izhikevich2007(), n_inh, preset="FS", noise_amp=10.0, v0=-55.0,
                      dtype=dtype)
     gain = (100.0 / n_thal) * jnp.concatenate([jnp.full((n_exc, 1), 600.0, dtype),
                                                jnp.full((n_inh, 1), 300.0, dtype)])
-    w_tc = gain * (jax.random.uniform(k_tc, (n_ctx, n_thal), dtype) < p_thal).astype(dtype)
+    w_tc = gain * (_uniform(k_tc, (n_ctx, n_thal), dtype) < p_thal).astype(dtype)
     scale = 1000.0 / n_ctx
-    w_ctx = jnp.concatenate([40.0 * scale * jax.random.uniform(k_we, (n_ctx, n_exc), dtype),
-                             -60.0 * scale * jax.random.uniform(k_wi, (n_ctx, n_inh), dtype)],
+    w_ctx = jnp.concatenate([40.0 * scale * _uniform(k_we, (n_ctx, n_exc), dtype),
+                             -60.0 * scale * _uniform(k_wi, (n_ctx, n_inh), dtype)],
                             axis=1)
     cfg = dict(dt=dt, integrator="euler", noise="normal")
     cfg.update(config)

@@ -32,6 +32,12 @@ from .inputs import RandomNeuron, events
 from .network import Config, init_state, network, population, projection
 from .neuron import Izhikevich2003
 from .plasticity import Izhikevich2006
+from .threefry import uniform_jit
+
+
+def _float():
+    """JAX's default float dtype (``jax.random.uniform``'s default: float64 with x64 enabled)."""
+    return jnp.dtype(jnp.result_type(float))
 
 
 def wiring(key, n_exc=800, n_inh=200, synapses=100, max_delay=20):
@@ -52,10 +58,10 @@ def wiring(key, n_exc=800, n_inh=200, synapses=100, max_delay=20):
         raise ValueError(f"synapses ({synapses}) must be below n_exc ({n_exc})")
     k_exc, k_inh = jax.random.split(key)
     # distinct targets: the first `synapses` of a random permutation of the allowed neurons
-    scores = jax.random.uniform(k_exc, (n_exc, n - 1))
+    scores = uniform_jit(k_exc, (n_exc, n - 1), _float())   # jax.random.uniform's bits
     order = np.asarray(jnp.argsort(scores, axis=1)[:, :synapses])
     post_exc = order + (order >= np.arange(n_exc)[:, None])        # skip the neuron itself
-    scores = jax.random.uniform(k_inh, (n_inh, n_exc))
+    scores = uniform_jit(k_inh, (n_inh, n_exc), _float())
     post_inh = np.asarray(jnp.argsort(scores, axis=1)[:, :synapses])
     post = np.concatenate([post_exc, post_inh]).astype(np.int32)
     delay = np.ones((n, synapses), np.int32)
@@ -139,8 +145,7 @@ def polychronization2006(key, *, n_exc=800, n_inh=200, synapses=100, max_delay=2
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     k_wire, k_v = jax.random.split(check_key(key))
     post, delay = wiring(k_wire, n_exc, n_inh, synapses, max_delay)
-    v0 = -65.0 + 10.0 * np.asarray(jax.random.uniform(k_v, (n_exc + n_inh,), jnp.float64
-                                                      if jax.config.jax_enable_x64 else None))
+    v0 = -65.0 + 10.0 * np.asarray(uniform_jit(k_v, (n_exc + n_inh,), _float()))
     net = build(post, delay, v0, n_exc=n_exc, c_max=c_max, rule=rule, dtype=dtype,
                 capacity=capacity)
     return net, RandomNeuron(n_exc + n_inh, 20.0)

@@ -121,6 +121,10 @@ def uniform(key, shape, dtype):
     return jax.random.uniform(key, shape, dtype)
 
 
+uniform_jit = jax.jit(uniform, static_argnums=(1, 2))
+""":func:`uniform` compiled (for calls outside ``jit``; one program per shape and dtype)."""
+
+
 def rows_fast_path(key, shape, dtype):
     """Whether :func:`uniform_rows` can draw blocks of a ``shape`` draw of this key and dtype."""
     return (_fast_path(key) and jnp.dtype(dtype) in (jnp.float32, jnp.float64)
