@@ -56,10 +56,13 @@ def done_seconds(folder):
     return len(izj.load(ck).info["rows"])
 
 
-SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-"""XLA flags of a worker of ``--jobs``: one thread each (measured on the 2-core VM, two runs side
-by side with XLA's default thread pools: 0.22 s per simulated second each, the pools fighting over
-the cores; one thread each, pinned to a core: 0.11)."""
+SINGLE_THREAD = "--xla_cpu_multi_thread_eigen=false"
+"""XLA flag of a worker of ``--jobs`` (Eigen's matrix products on one thread). What makes a
+worker's XLA single-threaded is its CPU affinity: XLA sizes its thread pool from the CPUs the
+process may use (two runs side by side on the 2-core VM with the default pools: 0.22 s per
+simulated second each, the pools fighting over the cores; each pinned to one core: 0.11). The
+``intra_op_parallelism_threads=1`` written here before is not an XLA flag and did nothing
+(2026-12-03: Fig. 3 at 30 ms per simulated second with or without it, 18-22 ms pinned)."""
 
 
 def advance_parallel(seconds, args):
