@@ -167,7 +167,8 @@ def cases(args):
     for prop in ("dense", "event") if "fig3" in args.workloads else ():
         out.append(dict(label=f"izhijax {prop} (float32)", workload="fig3", n=1000, sim="izhijax",
                         spec=dict(workload="fig3", propagation=prop, steps=steps, repeats=reps)))
-    if "fig3" in args.workloads and len(os.sched_getaffinity(0)) > 1:
+    if ("fig3" in args.workloads and hasattr(os, "sched_getaffinity")     # Linux
+            and len(os.sched_getaffinity(0)) > 1):
         # the same resources as the single-threaded peers (Brian2 without OpenMP, PymoNNto)
         out.append(dict(label="izhijax event (float32), 1 core", workload="fig3", n=1000,
                         sim="izhijax", spec=dict(workload="fig3", propagation="event",
