@@ -66,7 +66,8 @@ def izhijax_case(spec):
     ``spec["cores"]``: run on that many of this process's CPUs (``os.sched_setaffinity``, as
     ``taskset`` does), set before JAX starts: XLA's CPU runtime sizes its thread pool from the
     CPUs it may use, and on a small network its per-kernel hand-offs between threads cost more
-    than they save (Fig. 3: about 1.6x slower on 2 cores than on one, 2026-12-03).
+    than they save (Fig. 3: the loop about 1.4x slower on 2 cores than on one, Intel Xeon VM,
+    2026-12-03, experiments/out/bench_fig3_cores).
     """
     if spec.get("cores"):
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:spec["cores"]])

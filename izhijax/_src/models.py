@@ -197,8 +197,8 @@ def scaled_izhikevich2003(key, n, k=100, *, connection="probability", self_conne
     weights = connectivity.Sparse(post=post, w=w, n_post=n, buffers=buffers)
     cfg = dict(dt=1.0, integrator="euler", delay=1, noise="normal")
     cfg.update(config)
-    re = _host(threefry.uniform_jit(k_re, (n_exc,), jnp.dtype(dtype)))  # jax.random.uniform's bits
-    ri = _host(threefry.uniform_jit(k_ri, (n - n_exc,), jnp.dtype(dtype)))
+    re = _host(_uniform(k_re, (n_exc,), dtype))
+    ri = _host(_uniform(k_ri, (n - n_exc,), dtype))
     return _fig3_neurons(re, ri, weights, jnp.dtype(dtype), Config(n_exc=n_exc, **cfg))
 
 
