@@ -1,5 +1,6 @@
 """The benchmark harness runs end to end (quick mode, izhijax alone) and writes its table, JSON, plot."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -21,12 +22,18 @@ def test_bench_quick_writes_table_json_and_plot(tmp_path):
     expected = {("fig3", "izhijax dense (float32)"), ("fig3", "izhijax event (float32)"),
                 ("scaled", "izhijax sparse event (float32)")}
     pinned = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) > 1
+    csr = importlib.util.find_spec("brainevent") is not None
+    if csr:                             # the scaled network as connectivity.CSR (brainevent)
+        expected.add(("scaled", "izhijax CSR brainevent (float32)"))
     if pinned:                          # the same event-driven case pinned to one CPU
         expected.add(("fig3", "izhijax event (float32), 1 core"))
     assert set(rows) == expected
     if pinned:                          # the same program, the same spikes
         assert (rows[("fig3", "izhijax event (float32), 1 core")]["spikes"]
                 == rows[("fig3", "izhijax event (float32)")]["spikes"])
+    if csr:                             # the same synapses, the same spikes
+        assert (rows[("scaled", "izhijax CSR brainevent (float32)")]["spikes"]
+                == rows[("scaled", "izhijax sparse event (float32)")]["spikes"])
     for row in rows.values():
         assert "error" not in row, row
         assert row["run_s"] > 0 and row["compile_s"] > 0 and row["peak_rss_mb"] > 0

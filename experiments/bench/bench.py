@@ -84,6 +84,8 @@ def izhijax_case(spec):
         params = izj.izhikevich2003(key, dtype=jnp.float32, propagation=spec["propagation"])
     else:
         params = izj.scaled_izhikevich2003(key, spec["n"], spec["k"], dtype=jnp.float32)
+        if spec.get("csr"):     # the same synapses, propagated by brainevent's CSR kernel
+            params = izj.connectivity.to_csr(params)
     jax.block_until_ready(params)
     build_s = time.perf_counter() - t0
     run, compile_s = izj.compile_simulation(params, jax.random.key(1), spec["steps"],
@@ -195,6 +197,11 @@ def cases(args):
         out.append(dict(label="izhijax sparse event (float32)", workload="scaled", n=n,
                         sim="izhijax", spec=dict(workload="scaled", n=n, k=args.k, steps=steps,
                                                  repeats=reps if n <= 10000 else 1)))
+        if args.csr:
+            out.append(dict(label="izhijax CSR brainevent (float32)", workload="scaled", n=n,
+                            sim="izhijax", spec=dict(workload="scaled", n=n, k=args.k, steps=steps,
+                                                     repeats=reps if n <= 10000 else 1,
+                                                     csr=True)))
         if "brian2" in args.peers and n <= 100000:
             for threads in (1, 2):
                 out.append(dict(label=f"Brian2 cpp_standalone {threads} thread(s)",
@@ -328,6 +335,9 @@ def main(argv=None):
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--workloads", default="fig3,scaled", help="fig3, scaled or both")
     ap.add_argument("--sizes", default="", help="N of the scaled family, e.g. 1000,10000")
+    ap.add_argument("--csr", choices=("auto", "yes", "no"), default="auto",
+                    help="also run the scaled family as connectivity.CSR (brainevent's kernel); "
+                         "auto: where brainevent is installed next to this interpreter")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per case")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -335,6 +345,9 @@ def main(argv=None):
         print(json.dumps(izhijax_case(json.loads(args.worker))))
         return 0
     args.peers = [] if args.peers == "none" else args.peers.split(",")
+    import importlib.util
+    args.csr = (args.csr == "yes" or args.csr == "auto"
+                and importlib.util.find_spec("brainevent") is not None)
     args.workloads = args.workloads.split(",")
     bad = [p for p in args.peers if p not in PEERS]
     if bad:

@@ -387,7 +387,9 @@ def _kind(w, name):
         return "dense"
     raise NotImplementedError(f"shard: projection {name!r} has weights of format "
                               f"{type(w).__name__}, which the sharded run does not support "
-                              f"(dense, EventDense, Sparse, PreScaled); use izj.simulate")
+                              f"(dense, EventDense, Sparse, PreScaled); use izj.simulate"
+                              + (", or CSR.to_sparse(), the same synapses as Sparse"
+                                 if type(w).__name__ == "CSR" else ""))
 
 
 # --- the local tables: each device's share of the weights ------------------------------------

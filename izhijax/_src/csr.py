@@ -1,0 +1,325 @@
+"""Compressed sparse rows propagated by brainevent's event-driven CSR kernel (an optional backend).
+
+:class:`CSR` holds a projection's synapses compactly, row by presynaptic neuron, with no padding:
+``data[indptr[i]:indptr[i + 1]]`` are the weights of neuron ``i``'s synapses onto
+``indices[indptr[i]:indptr[i + 1]]``. A step's pulse is computed by brainevent's event-driven CSR
+kernel (``brainevent.BinaryArray(spikes) @ brainevent.CSR(...)``: on CPU a compiled numba loop over
+the neurons that fired, on GPU its Pallas/CUDA kernels), which in a same-process A/B at
+N = 100,000 (K = 100, float32, this project's Xeon VM) took the whole simulation from 6.4-7.4 to
+3.3-3.6 ms per step with the same spikes (``experiments/bench/brainevent_ab.py``): it needs no
+index buffer of the fired neurons (``lax.top_k``, about 1.2 ms of a step there) and touches no
+padding (:class:`~izhijax.connectivity.Sparse`'s table pads every row to the longest one, 147
+slots for 100 synapses on average there).
+
+Exactness: the kernel adds the rows of the fired neurons in increasing neuron order and each row in
+storage order, the order of :class:`~izhijax.connectivity.Sparse`'s event path for the same
+synapses, so the pulses are the same bit for bit (tested). Spikes other than 0 and 1 (a
+:class:`~izhijax.connectivity.PreScaled` gain) take a plain-JAX path that weights every row by its
+value: the kernel counts any positive value as one spike and would be wrong.
+
+Gradients and batches work as for :class:`~izhijax.connectivity.Sparse`: the JVP is the
+all-synapse formulation in plain JAX (linear in the weights and in the spikes, so ``jax.grad``
+transposes it), and under ``jax.vmap`` a batch takes the all-synapse path for every network.
+
+brainevent is an optional dependency (``pip install "izhijax[brainevent]"``); building or running a
+:class:`CSR` without it raises an ``ImportError`` that says so. Sharded runs
+(:func:`izhijax.shard.simulate`) do not take it: use :class:`~izhijax.connectivity.Sparse` there
+(:meth:`CSR.to_sparse`).
+"""
+
+import dataclasses
+from functools import lru_cache, partial
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import connectivity
+from .connectivity import EventDense, PreScaled, Sparse, register_format
+
+
+def brainevent_module():
+    """Import brainevent, or raise an ``ImportError`` that says how to install it."""
+    try:
+        import brainevent
+    except ImportError as err:
+        raise ImportError(
+            "izhijax.connectivity.CSR propagates with brainevent's event-driven CSR kernel, and "
+            "brainevent is not installed: pip install \"izhijax[brainevent]\" (brainevent>=0.2,<0.3 "
+            f"with its numba CPU kernels), or use connectivity.Sparse ({err})") from None
+    return brainevent
+
+
+@dataclasses.dataclass(frozen=True)
+class CSR:
+    """Sparse weights in compressed sparse rows by presynaptic neuron, no padding.
+
+    Build one with :func:`to_csr` (from a :class:`~izhijax.connectivity.Sparse`, a dense
+    ``W[post, pre]``, an :class:`~izhijax.connectivity.EventDense` or a whole network) or
+    :func:`csr` (from synapse lists).
+
+    Attributes:
+        data: weight of each synapse in the target model's current unit per spike (mV/ms for the
+            2003 model), shape ``(n_synapses,)``, grouped by presynaptic neuron.
+        indices: postsynaptic neuron of each synapse, int32, shape ``(n_synapses,)``, each in
+            ``[0, n_post)``.
+        indptr: row pointers, int32, shape ``(n_pre + 1,)``: ``indptr[0] == 0``, non-decreasing,
+            ``indptr[-1] == n_synapses``.
+        n_post: number of postsynaptic neurons (static).
+        task_capacity: size of the task queue brainevent's GPU kernels split long rows into
+            (static; computed from ``indptr`` by brainevent when the arrays are concrete, as
+            :func:`csr` and :func:`to_csr` build them; ``None`` until then).
+    """
+
+    data: jax.Array
+    indices: jax.Array
+    indptr: jax.Array
+    n_post: int = 0
+    task_capacity: Optional[int] = None
+
+    def __post_init__(self):
+        shapes = [jnp.shape(x) for x in (self.data, self.indices, self.indptr)]
+        if any(len(s) != 1 for s in shapes):
+            raise ValueError(f"CSR.data, CSR.indices and CSR.indptr must be 1-D, got shapes "
+                             f"{shapes}")
+        if shapes[0] != shapes[1]:
+            raise ValueError(f"CSR.indices must have the shape of CSR.data {shapes[0]} (one per "
+                             f"synapse), got {shapes[1]}")
+        if shapes[2][0] < 1:
+            raise ValueError("CSR.indptr must hold n_pre + 1 >= 1 row pointers, got none")
+        if isinstance(self.n_post, bool) or not isinstance(self.n_post, (int, np.integer)) \
+                or self.n_post < 1:
+            raise ValueError(f"CSR.n_post must be an integer >= 1, got {self.n_post!r}")
+        if all(isinstance(x, np.ndarray) for x in (self.data, self.indices, self.indptr)):
+            check(self)     # concrete NumPy arrays (as a file loads them): check the values too
+        if self.task_capacity is None and not isinstance(self.indptr, jax.core.Tracer) \
+                and isinstance(self.indptr, (np.ndarray, jax.Array)):
+            object.__setattr__(self, "task_capacity", _task_capacity(self.indptr))
+
+    @property
+    def n_pre(self):
+        return self.indptr.shape[-1] - 1
+
+    @property
+    def n_synapses(self):
+        return self.data.shape[-1]
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def shape(self):
+        """``(n_post, n_pre)``."""
+        return (self.n_post, self.n_pre)
+
+    def rows(self):
+        """Presynaptic neuron of each synapse, NumPy int, shape ``(n_synapses,)``."""
+        return np.repeat(np.arange(self.n_pre), np.diff(np.asarray(self.indptr)))
+
+    def propagate(self, spikes):
+        """Pulse ``(n_post,)`` of this step's spikes ``(n_pre,)`` (see the module docstring)."""
+        return _csr_propagate(self.n_post, self.task_capacity, self.data, self.indices,
+                              self.indptr, spikes)
+
+    def to_dense(self):
+        """``W[post, pre]`` (NumPy, synapses onto the same pair summed)."""
+        data = np.asarray(self.data)
+        dense = np.zeros((self.n_post, self.n_pre), data.dtype)
+        np.add.at(dense, (np.asarray(self.indices), self.rows()), data)
+        return dense
+
+    def to_sparse(self, buffers=None):
+        """The same synapses, in the same order, as a :class:`~izhijax.connectivity.Sparse`."""
+        from .wiring import sparse
+        indptr, rows = np.asarray(self.indptr), self.rows()
+        counts = np.diff(indptr)
+        slot = np.arange(rows.size) - np.repeat(indptr[:-1], counts)
+        table = np.full((self.n_pre, max(1, int(counts.max(initial=0)))), self.n_post, np.int32)
+        w = np.zeros(table.shape, np.asarray(self.data).dtype)
+        table[rows, slot] = np.asarray(self.indices)
+        w[rows, slot] = np.asarray(self.data)
+        return sparse(table, w, self.n_post, buffers)
+
+
+jax.tree_util.register_dataclass(CSR, data_fields=["data", "indices", "indptr"],
+                                 meta_fields=["n_post", "task_capacity"])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Workspace:
+    """The task workspace ``brainevent.binary_csrmv`` takes (the attributes it documents)."""
+
+    task_begin: jax.Array
+    task_end: jax.Array
+    status: jax.Array
+    task_capacity: int
+
+
+jax.tree_util.register_dataclass(_Workspace, data_fields=["task_begin", "task_end", "status"],
+                                 meta_fields=["task_capacity"])
+
+
+def _task_capacity(indptr):
+    """brainevent's task-queue size for these rows, or ``None`` without brainevent."""
+    try:
+        from brainevent._csr.hybrid_config import hybrid_task_capacity
+    except ImportError:
+        return None
+    return max(1, int(hybrid_task_capacity(np.asarray(indptr))))
+register_format(CSR)
+
+
+def check(weights):
+    """Check a :class:`CSR`'s values (row pointers, targets in range); return it.
+
+    The kernel reads ``indices`` without bounds checks, so a target out of range must never
+    reach it. Raises ``ValueError`` naming the field.
+    """
+    indptr, indices = np.asarray(weights.indptr), np.asarray(weights.indices)
+    data = np.asarray(weights.data)
+    if not np.issubdtype(indptr.dtype, np.integer) or not np.issubdtype(indices.dtype,
+                                                                          np.integer):
+        raise TypeError(f"CSR.indptr and CSR.indices must be integers, got {indptr.dtype} and "
+                        f"{indices.dtype}")
+    if not np.issubdtype(data.dtype, np.floating):
+        raise TypeError(f"CSR.data must be floating, got {data.dtype}")
+    if indptr[0] != 0 or indptr[-1] != data.size or np.any(np.diff(indptr) < 0):
+        raise ValueError(f"CSR.indptr must start at 0, never decrease and end at the number of "
+                         f"synapses ({data.size}); got first {indptr[0]}, last {indptr[-1]}, "
+                         f"{int(np.sum(np.diff(indptr) < 0))} decreases")
+    if indices.size and (indices.min() < 0 or indices.max() >= weights.n_post):
+        raise ValueError(f"CSR.indices must lie in [0, n_post={weights.n_post}), got "
+                         f"[{indices.min()}, {indices.max()}]")
+    if indices.size and max(data.size, weights.n_post) >= 2**31:
+        raise ValueError(f"CSR holds {data.size} synapses onto {weights.n_post} neurons: int32 "
+                         f"indices cannot address them")
+    return weights
+
+
+def csr(pre, post, w, n_pre, n_post, dtype=None):
+    """A :class:`CSR` from synapse lists (any order; kept in order within each neuron's row).
+
+    Args:
+        pre, post: presynaptic and postsynaptic neuron of each synapse, ints ``(n_synapses,)``.
+        w: weight of each synapse (mV/ms per spike for the 2003 model), ``(n_synapses,)``.
+        n_pre, n_post: population sizes.
+        dtype: weight dtype (default: ``w``'s).
+    """
+    brainevent_module()
+    pre, post = np.asarray(pre), np.asarray(post)
+    w = np.asarray(w, dtype)
+    if not (pre.shape == post.shape == w.shape) or pre.ndim != 1:
+        raise ValueError(f"pre, post and w must be 1-D of one length, got shapes {pre.shape}, "
+                         f"{post.shape}, {w.shape}")
+    if pre.size and (pre.min() < 0 or pre.max() >= n_pre):
+        raise ValueError(f"pre must lie in [0, n_pre={n_pre}), got [{pre.min()}, {pre.max()}]")
+    order = np.argsort(pre, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
+    out = CSR(data=w[order], indices=post[order].astype(np.int32),
+              indptr=indptr.astype(np.int32), n_post=int(n_post))
+    return jax.tree.map(jnp.asarray, out)
+
+
+def to_csr(weights):
+    """The same synapses as a :class:`CSR`, propagated by brainevent's kernel.
+
+    Args:
+        weights: a :class:`~izhijax.connectivity.Sparse` (table order kept, padding dropped), a
+            dense ``W[post, pre]`` or an :class:`~izhijax.connectivity.EventDense` (its nonzero
+            entries, by presynaptic then postsynaptic neuron), a
+            :class:`~izhijax.connectivity.PreScaled` of one of these (the gain kept), a
+            :class:`CSR` (returned as is), or an :class:`izhijax.Network`: every projection
+            whose weights are one of these is converted (others, e.g.
+            :class:`~izhijax.connectivity.Delayed`, are kept).
+
+    Returns:
+        The converted weights or network. Raises ``ImportError`` without brainevent and
+        ``TypeError`` for weights it cannot convert.
+    """
+    from .network import Network
+    brainevent_module()
+    if isinstance(weights, Network):
+        projections = [p.replace(weights=to_csr(p.weights)) if _convertible(p.weights) else p
+                       for p in weights.projections]
+        return weights.replace(projections=tuple(projections))
+    if isinstance(weights, CSR):
+        return weights
+    if isinstance(weights, PreScaled):
+        return PreScaled(to_csr(weights.matrix), weights.scale)
+    if isinstance(weights, Sparse):
+        post, w = np.asarray(weights.post), np.asarray(weights.w)
+        keep = post < weights.n_post
+        pre = np.broadcast_to(np.arange(post.shape[0])[:, None], post.shape)[keep]
+        return csr(pre, post[keep], w[keep], post.shape[0], weights.n_post)
+    if isinstance(weights, EventDense):
+        weights = weights.to_dense()
+    if connectivity.is_format(weights) or not hasattr(weights, "shape"):
+        raise TypeError(f"to_csr takes Sparse, EventDense, PreScaled, dense W[post, pre] or a "
+                        f"Network, got {type(weights).__name__}")
+    dense = np.asarray(weights)
+    if dense.ndim != 2:
+        raise ValueError(f"dense weights must be W[post, pre] (2-D), got shape {dense.shape}")
+    pre, post = np.nonzero(dense.T)
+    return csr(pre, post, dense[post, pre], dense.shape[1], dense.shape[0])
+
+
+def _convertible(weights):
+    if isinstance(weights, PreScaled):
+        return _convertible(weights.matrix)
+    return isinstance(weights, (Sparse, EventDense, CSR)) or not connectivity.is_format(weights)
+
+
+def _full(n_post, data, indices, indptr, spikes):
+    """Every synapse's ``data * spikes[pre]`` added onto its target (plain JAX)."""
+    rows = jnp.repeat(jnp.arange(indptr.shape[0] - 1, dtype=jnp.int32), jnp.diff(indptr),
+                      total_repeat_length=data.shape[0])
+    contrib = data * spikes.astype(data.dtype)[rows]
+    return jnp.zeros(n_post, data.dtype).at[indices].add(contrib, mode="promise_in_bounds")
+
+
+def _kernel(n_post, capacity, data, indices, indptr, spikes):
+    """brainevent's event-driven kernel where the spikes are 0/1, else :func:`_full`."""
+    brainevent = brainevent_module()
+    if capacity is None:
+        raise ValueError("CSR.task_capacity is unset: build the CSR from concrete arrays "
+                         "(connectivity.csr, connectivity.to_csr), not inside a traced function")
+    n_pre = indptr.shape[0] - 1
+
+    def events():
+        dtype = indptr.dtype
+        work = _Workspace(jnp.empty((capacity,), dtype), jnp.empty((capacity,), dtype),
+                          jnp.empty((2,), jnp.int32), capacity)
+        return brainevent.binary_csrmv(data, indices, indptr, spikes, shape=(n_pre, n_post),
+                                       workspace=work, transpose=True).astype(data.dtype)
+
+    binary = jnp.all((spikes == 0) | (spikes == 1))
+    return jax.lax.cond(binary, events, lambda: _full(n_post, data, indices, indptr, spikes))
+
+
+def _batched(n_post, capacity, axis_size, in_batched, *args):
+    del capacity
+    axes = tuple(0 if b else None for b in in_batched)
+    return jax.vmap(partial(_full, n_post), in_axes=axes, axis_size=axis_size)(*args), True
+
+
+@lru_cache(maxsize=None)
+def _forward(n_post, capacity):
+    """The kernel for one network; under ``vmap`` the all-synapse path of the whole batch."""
+    fn = jax.custom_batching.custom_vmap(partial(_kernel, n_post, capacity))
+    fn.def_vmap(partial(_batched, n_post, capacity))
+    return fn
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _csr_propagate(n_post, capacity, data, indices, indptr, spikes):
+    return _forward(n_post, capacity)(data, indices, indptr, spikes)
+
+
+@_csr_propagate.defjvp
+def _csr_propagate_jvp(n_post, capacity, primals, tangents):
+    (data, indices, indptr, spikes), (ddata, _, _, dspikes) = primals, tangents
+    out = _csr_propagate(n_post, capacity, data, indices, indptr, spikes)
+    return out, (_full(n_post, ddata, indices, indptr, spikes)
+                 + _full(n_post, data, indices, indptr, dspikes))

@@ -1,0 +1,158 @@
+"""connectivity.CSR: brainevent's event-driven CSR kernel as a propagation backend, checked against
+izhijax's own paths (dense, Sparse), which the Brian2 and NumPy references check."""
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import izhijax as izj
+from izhijax import connectivity, wiring
+
+pytest.importorskip("brainevent", reason="the [brainevent] extra (CI installs it with [test])")
+
+
+def _dyadic(w):
+    """Weights rounded to multiples of 2**-10: every sum of them is exact in float64."""
+    return jnp.round(jnp.asarray(w) * 1024.0) / 1024.0
+
+
+@pytest.fixture(scope="module")
+def fig3():
+    params = izj.izhikevich2003(jax.random.key(0), dtype=jnp.float64, propagation="dense")
+    return params.replace(weights=_dyadic(params.weights))
+
+
+def test_fig3_as_csr_gives_the_dense_runs_spikes_and_voltages(fig3):
+    key = jax.random.key(4)
+    _, dense = izj.simulate(fig3, key, 400, record_v=[0, 500])
+    net = connectivity.to_csr(fig3)
+    w = net.weights
+    assert isinstance(w, connectivity.CSR) and w.n_synapses == np.count_nonzero(fig3.weights)
+    _, rec = izj.simulate(net, key, 400, record_v=[0, 500])
+    np.testing.assert_array_equal(np.asarray(rec.spikes), np.asarray(dense.spikes))
+    np.testing.assert_array_equal(np.asarray(rec.v), np.asarray(dense.v))
+    assert np.asarray(dense.spikes).sum() > 1000      # a network that fires (and bursts)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_scaled_network_as_csr_equals_sparse_bit_for_bit(dtype):
+    # Unrounded weights: the kernel adds each step's rows in Sparse's order, so the float sums
+    # are the same to the last bit (not only the spikes).
+    net = izj.scaled_izhikevich2003(jax.random.key(0), 2000, k=100, dtype=dtype)
+    key = jax.random.key(1)
+    s0, r0 = izj.simulate(net, key, 300, record_v=[0, 1999])
+    s1, r1 = izj.simulate(connectivity.to_csr(net), key, 300, record_v=[0, 1999])
+    assert np.asarray(r0.spikes).sum() > 5000
+    np.testing.assert_array_equal(np.asarray(r1.spikes), np.asarray(r0.spikes))
+    np.testing.assert_array_equal(np.asarray(s1.v), np.asarray(s0.v))
+    np.testing.assert_array_equal(np.asarray(s1.pulse), np.asarray(s0.pulse))
+
+
+def _pair(n=300, k=30, seed=1):
+    post = wiring.fixed_indegree(jax.random.key(seed), n, n, k, self_connections=False)
+    w = jax.random.normal(jax.random.key(seed + 1), post.shape, jnp.float64)
+    sparse = wiring.sparse(post, w, n, buffers=(4, 16))
+    return sparse, connectivity.to_csr(sparse)
+
+
+def test_pulses_of_any_spike_count_and_of_scaled_spikes_equal_sparse():
+    sparse, csr = _pair()
+    n = sparse.n_pre
+    rng = np.random.default_rng(0)
+    f = jax.jit(connectivity.propagate)
+    for count in (0, 1, 5, 17, 150, n):
+        s = np.zeros(n)
+        s[rng.choice(n, count, replace=False)] = 1.0
+        np.testing.assert_array_equal(np.asarray(f(csr, jnp.asarray(s))),
+                                      np.asarray(f(sparse, jnp.asarray(s))))
+    # Values other than 0/1 (a PreScaled gain, negative ones included): every row weighted by its
+    # value, which the kernel (any positive value = one spike) would get wrong.
+    scale = jnp.asarray(rng.uniform(-2, 2, n))
+    s = jnp.asarray((rng.random(n) < 0.1).astype(float))
+    got = f(connectivity.PreScaled(csr, scale), s)
+    want = connectivity.to_dense(sparse) @ (np.asarray(scale) * np.asarray(s))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-12)
+
+
+def test_gradients_and_vmap_equal_the_sparse_formulation():
+    sparse, csr = _pair()
+    n = sparse.n_pre
+    s = jnp.asarray((np.random.default_rng(2).random(n) < 0.2).astype(float))
+    target = jnp.linspace(-1, 1, n)
+
+    def loss(weights, spikes):
+        return jnp.sum((connectivity.propagate(weights, spikes) - target) ** 2)
+
+    gw_s, gs_s = jax.grad(loss, argnums=(0, 1), allow_int=True)(sparse, s)
+    gw_c, gs_c = jax.grad(loss, argnums=(0, 1), allow_int=True)(csr, s)
+    np.testing.assert_allclose(np.asarray(gs_c), np.asarray(gs_s), rtol=1e-12)
+    keep = np.asarray(sparse.post) < n
+    np.testing.assert_allclose(np.asarray(gw_c.data), np.asarray(gw_s.w)[keep], rtol=1e-12)
+    batch = jnp.stack([s, 0 * s, 1 - s])
+    np.testing.assert_allclose(np.asarray(jax.vmap(csr.propagate)(batch)),
+                               np.asarray(jax.vmap(sparse.propagate)(batch)), rtol=1e-12)
+
+
+def test_conversions_keep_the_synapses():
+    sparse, csr = _pair()
+    dense = connectivity.to_dense(sparse)
+    np.testing.assert_array_equal(csr.to_dense(), dense)
+    back = csr.to_sparse(buffers=(4, 16))
+    np.testing.assert_array_equal(np.asarray(back.post), np.asarray(sparse.post))
+    np.testing.assert_array_equal(np.asarray(back.w), np.asarray(sparse.w))
+    for other in (jnp.asarray(dense), connectivity.event_dense(jnp.asarray(dense))):
+        np.testing.assert_array_equal(connectivity.to_csr(other).to_dense(), dense)
+    pre, post = np.nonzero(dense.T)
+    direct = connectivity.csr(pre, post, dense[post, pre], dense.shape[1], dense.shape[0])
+    np.testing.assert_array_equal(direct.to_dense(), dense)
+    with pytest.raises(TypeError, match="to_csr takes"):
+        connectivity.to_csr(connectivity.to_delayed(sparse, 2))
+
+
+def test_save_and_load_a_csr_network(tmp_path):
+    net = connectivity.to_csr(izj.scaled_izhikevich2003(jax.random.key(0), 500, k=50))
+    key = jax.random.key(3)
+    izj.save(tmp_path / "net.npz", params=net)
+    loaded = izj.load(tmp_path / "net.npz").params
+    assert isinstance(loaded.weights, connectivity.CSR)
+    _, a = izj.simulate(net, key, 100)
+    _, b = izj.simulate(loaded, key, 100)
+    np.testing.assert_array_equal(np.asarray(a.spikes), np.asarray(b.spikes))
+
+
+@pytest.mark.parametrize("field, change, message", [
+    ("indices", lambda c: c.indices.at[3].set(c.n_post), r"CSR.indices must lie in \[0, n_post"),
+    ("indices", lambda c: c.indices.at[0].set(-1), r"CSR.indices must lie"),
+    ("indptr", lambda c: c.indptr.at[5].set(c.indptr[7]), r"CSR.indptr must start at 0, never"),
+    ("indptr", lambda c: c.indptr.at[-1].add(-1), r"CSR.indptr must .* end at the number"),
+    ("data", lambda c: c.data[:-1], r"CSR.indices must have the shape of CSR.data"),
+])
+def test_bad_arrays_are_refused_naming_the_field(field, change, message):
+    _, csr = _pair()
+    fields = dict(data=np.asarray(csr.data), indices=np.asarray(csr.indices),
+                  indptr=np.asarray(csr.indptr), n_post=csr.n_post)
+    fields[field] = np.asarray(change(csr))
+    with pytest.raises(ValueError, match=message):
+        connectivity.CSR(**fields)      # NumPy arrays, as a file loads them: values checked
+    with pytest.raises(ValueError, match="n_post must be an integer >= 1"):
+        connectivity.CSR(np.asarray(csr.data), np.asarray(csr.indices), np.asarray(csr.indptr),
+                         n_post=0)
+
+
+def test_shard_refuses_csr_and_names_the_conversion():
+    from izhijax import shard
+    net = connectivity.to_csr(izj.scaled_izhikevich2003(jax.random.key(0), 200, k=20))
+    with pytest.raises(NotImplementedError, match=r"CSR.to_sparse\(\)"):
+        shard.simulate(net, jax.random.key(0), 10)
+
+
+def test_without_brainevent_the_error_says_how_to_install_it(monkeypatch):
+    sparse, csr = _pair()
+    monkeypatch.setitem(sys.modules, "brainevent", None)     # import brainevent -> ImportError
+    with pytest.raises(ImportError, match=r'pip install "izhijax\[brainevent\]"'):
+        connectivity.to_csr(sparse)
+    with pytest.raises(ImportError, match=r'pip install "izhijax\[brainevent\]"'):
+        connectivity.propagate(csr, jnp.zeros(sparse.n_pre))   # e.g. a network loaded from a file
