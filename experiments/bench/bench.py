@@ -202,8 +202,8 @@ def cases(args):
                             sim="izhijax", spec=dict(workload="scaled", n=n, k=args.k, steps=steps,
                                                      repeats=reps if n <= 10000 else 1,
                                                      csr=True)))
-        if "brian2" in args.peers and n <= 100000:
-            for threads in (1, 2):
+        if "brian2" in args.peers and (n <= 100000 or args.sizes):   # larger: when asked for
+            for threads in (1, 2) if n <= 100000 else (2,):
                 out.append(dict(label=f"Brian2 cpp_standalone {threads} thread(s)",
                                 workload="scaled", n=n, sim="brian2",
                                 argv=["scaled", str(n), str(args.k), "cpp_standalone", str(threads)]))

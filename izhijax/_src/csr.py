@@ -216,9 +216,20 @@ def csr(pre, post, w, n_pre, n_post, dtype=None):
     if pre.size and (pre.min() < 0 or pre.max() >= n_pre):
         raise ValueError(f"pre must lie in [0, n_pre={n_pre}), got [{pre.min()}, {pre.max()}]")
     order = np.argsort(pre, kind="stable")
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
-    out = CSR(data=w[order], indices=post[order].astype(np.int32),
-              indptr=indptr.astype(np.int32), n_post=int(n_post))
+    counts = np.bincount(pre, minlength=n_pre)
+    return _from_rows(counts, post[order], w[order], n_post)
+
+
+def _from_rows(counts, indices, data, n_post):
+    """A checked :class:`CSR` (JAX arrays) from each row's synapse count and the synapses in row
+    order (NumPy)."""
+    indptr = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    if indptr[-1] >= 2**31:
+        raise ValueError(f"CSR holds {indptr[-1]} synapses: int32 row pointers cannot address "
+                         f"them")
+    out = CSR(data=np.ascontiguousarray(data), indices=indices.astype(np.int32, copy=False),
+              indptr=indptr.astype(np.int32), n_post=int(n_post))    # checked (NumPy arrays)
     return jax.tree.map(jnp.asarray, out)
 
 
@@ -248,11 +259,10 @@ def to_csr(weights):
         return weights
     if isinstance(weights, PreScaled):
         return PreScaled(to_csr(weights.matrix), weights.scale)
-    if isinstance(weights, Sparse):
+    if isinstance(weights, Sparse):     # rows in table order: no sort, no per-synapse row index
         post, w = np.asarray(weights.post), np.asarray(weights.w)
         keep = post < weights.n_post
-        pre = np.broadcast_to(np.arange(post.shape[0])[:, None], post.shape)[keep]
-        return csr(pre, post[keep], w[keep], post.shape[0], weights.n_post)
+        return _from_rows(keep.sum(1), post[keep], w[keep], weights.n_post)
     if isinstance(weights, EventDense):
         weights = weights.to_dense()
     if connectivity.is_format(weights) or not hasattr(weights, "shape"):
