@@ -92,9 +92,10 @@ class CSR:
                 or self.n_post < 1:
             raise ValueError(f"CSR.n_post must be an integer >= 1, got {self.n_post!r}")
         if all(isinstance(x, np.ndarray) for x in (self.data, self.indices, self.indptr)):
-            check(self)     # concrete NumPy arrays (as a file loads them): check the values too
-        if self.task_capacity is None and not isinstance(self.indptr, jax.core.Tracer) \
-                and isinstance(self.indptr, (np.ndarray, jax.Array)):
+            check(self)     # concrete NumPy arrays (as a file loads them): check the values too,
+            object.__setattr__(self, "task_capacity", _task_capacity(self.indptr))  # recompute
+        elif self.task_capacity is None and not isinstance(self.indptr, jax.core.Tracer) \
+                and isinstance(self.indptr, jax.Array):
             object.__setattr__(self, "task_capacity", _task_capacity(self.indptr))
 
     @property
@@ -168,6 +169,8 @@ def _task_capacity(indptr):
     except ImportError:
         return None
     return max(1, int(hybrid_task_capacity(np.asarray(indptr))))
+
+
 register_format(CSR)
 
 
