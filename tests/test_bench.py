@@ -64,3 +64,22 @@ def test_step_profile_smoke(tmp_path):
     assert rows["dense, noise per step"]["spikes"] == rows["dense, noise in blocks"]["spikes"] > 0
     assert rows["event, noise per step"]["spikes"] == rows["event, noise in blocks"]["spikes"]
     assert rows["dense, no noise"]["spikes"] == 0
+
+
+@pytest.mark.slow
+def test_step_profile_large_smoke(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "experiments", "bench"))
+    import step_profile_large
+
+    rows = step_profile_large.main(["--n", "2000", "--steps", "50", "--repeats", "1",
+                                    "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "step_profile_large.json").read_text())["rows"]
+    assert set(saved) == set(rows) and (tmp_path / "step_profile_large.md").exists()
+    if "CSR (brainevent)" in rows:      # the same synapses: the same spikes
+        assert rows["CSR (brainevent)"]["spikes_per_step"] == rows["Sparse"]["spikes_per_step"]
+    # the stubs: unconnected (fires less than the network), finding indices changes no spike,
+    # no noise and no input: silent
+    assert 0 < rows["no propagation"]["spikes_per_step"] < rows["Sparse"]["spikes_per_step"]
+    assert (rows["no propagation + fired indices"]["spikes_per_step"]
+            == rows["no propagation"]["spikes_per_step"])
+    assert rows["no noise, no propagation"]["spikes_per_step"] == 0

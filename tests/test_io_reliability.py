@@ -1,6 +1,7 @@
 """Reliability of the file format: run folders bound to their run, bfloat16, checked arguments,
 concurrent writers, and a loader that refuses (ValueError) or loads exactly what a file says."""
 
+import importlib.util
 import io
 import json
 import os
@@ -389,6 +390,8 @@ def formats():
         "Sparse": base.replace(weights=izj.wiring.from_dense(jnp.asarray(w))),
         "Delayed": base.replace(weights=izj.connectivity.to_delayed(w, 2)),
     }
+    if importlib.util.find_spec("brainevent") is not None:      # the [brainevent] extra
+        nets["CSR"] = base.replace(weights=izj.connectivity.to_csr(jnp.asarray(w)))
     plastic, _ = izj.polychronization2006(jax.random.key(0), n_exc=16, n_inh=4, synapses=6,
                                           max_delay=3)
     out = {name: (net, izj.init_state(net)) for name, net in nets.items()}
@@ -400,7 +403,8 @@ def formats():
 
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(fmt=st.sampled_from(["dense", "PreScaled", "EventDense", "Sparse", "Delayed", "plastic"]),
+@given(fmt=st.sampled_from(["dense", "PreScaled", "EventDense", "Sparse", "Delayed", "plastic"]
+                          + (["CSR"] if importlib.util.find_spec("brainevent") else [])),
        dtype=st.sampled_from(FLOATS), data=st.data())
 def test_every_float_dtype_and_weight_format_round_trips_bit_for_bit(formats, fmt, dtype, data):
     """Any bit pattern (NaN payloads, infinities, -0.0, subnormals) in any floating leaf of a

@@ -186,7 +186,7 @@ def check(weights):
                                                                           np.integer):
         raise TypeError(f"CSR.indptr and CSR.indices must be integers, got {indptr.dtype} and "
                         f"{indices.dtype}")
-    if not np.issubdtype(data.dtype, np.floating):
+    if not jnp.issubdtype(data.dtype, jnp.floating):      # bfloat16 included
         raise TypeError(f"CSR.data must be floating, got {data.dtype}")
     if indptr[0] != 0 or indptr[-1] != data.size or np.any(np.diff(indptr) < 0):
         raise ValueError(f"CSR.indptr must start at 0, never decrease and end at the number of "
