@@ -156,3 +156,23 @@ def test_without_brainevent_the_error_says_how_to_install_it(monkeypatch):
         connectivity.to_csr(sparse)
     with pytest.raises(ImportError, match=r'pip install "izhijax\[brainevent\]"'):
         connectivity.propagate(csr, jnp.zeros(sparse.n_pre))   # e.g. a network loaded from a file
+
+
+def test_a_delayed_projection_and_a_sweep_equal_sparse():
+    net = izj.scaled_izhikevich2003(jax.random.key(0), 300, k=30)
+    proj = net.projections[0]
+    key = jax.random.key(1)
+    # one delay of 3 steps on the projection (the engine's pulse ring)
+    slow = net.replace(projections=(proj.replace(delay=3),))
+    slow_csr = net.replace(projections=(proj.replace(delay=3, weights=connectivity.to_csr(
+        proj.weights)),))
+    _, a = izj.simulate(slow, key, 200)
+    _, b = izj.simulate(slow_csr, key, 200)
+    assert np.asarray(a.spikes).sum() > 1000
+    np.testing.assert_array_equal(np.asarray(b.spikes), np.asarray(a.spikes))
+    # a vmapped sweep, the excitatory weight scale among the axes (PreScaled spikes)
+    axes = {"noise_amp": jnp.asarray([1.0, 3.0]), "exc_weight_scale": jnp.asarray([0.5, 1.0])}
+    ra = izj.sweep.run(net, key, 150, axes)
+    rb = izj.sweep.run(connectivity.to_csr(net), key, 150, axes)
+    for name in ("spikes", "rate_exc", "rate_inh"):
+        np.testing.assert_array_equal(np.asarray(rb.data[name]), np.asarray(ra.data[name]))
