@@ -196,3 +196,15 @@ def test_gradient_through_a_run_equals_sparse():
     assert np.count_nonzero(np.asarray(g_csr)) > 100
     np.testing.assert_allclose(np.asarray(g_csr), np.asarray(g_sparse)[keep], rtol=1e-10,
                                atol=1e-14)
+
+
+def test_csr_rebuilds_with_other_leaves_and_refuses_wrong_index_types():
+    _, csr = _pair()
+    # JAX rebuilds the structure with other leaves (axis specs, None, shapes): no check trips
+    assert jax.tree.map(lambda x: None, csr).n_post == csr.n_post
+    assert jax.eval_shape(lambda c: c, csr).data.shape == csr.data.shape
+    with pytest.raises(TypeError, match="CSR.indices must be int32, got int64"):
+        connectivity.CSR(np.asarray(csr.data), np.asarray(csr.indices).astype(np.int64),
+                         np.asarray(csr.indptr), n_post=csr.n_post)
+    with pytest.raises(TypeError, match="post must hold integer neuron indices"):
+        connectivity.csr(np.array([0, 1]), np.array([1.0, 0.0]), np.ones(2), 2, 2)

@@ -3,13 +3,14 @@
 :class:`CSR` holds a projection's synapses compactly, row by presynaptic neuron, with no padding:
 ``data[indptr[i]:indptr[i + 1]]`` are the weights of neuron ``i``'s synapses onto
 ``indices[indptr[i]:indptr[i + 1]]``. A step's pulse is computed by brainevent's event-driven CSR
-kernel (``brainevent.BinaryArray(spikes) @ brainevent.CSR(...)``: on CPU a compiled numba loop over
-the neurons that fired, on GPU its Pallas/CUDA kernels), which in a same-process A/B at
-N = 100,000 (K = 100, float32, this project's Xeon VM) took the whole simulation from 6.4-7.4 to
-3.3-3.6 ms per step with the same spikes (``experiments/bench/brainevent_ab.py``): it needs no
-index buffer of the fired neurons (``lax.top_k``, about 1.2 ms of a step there) and touches no
-padding (:class:`~izhijax.connectivity.Sparse`'s table pads every row to the longest one, 147
-slots for 100 synapses on average there).
+kernel (``brainevent.binary_csrmv``: on CPU a compiled numba loop over the neurons that fired, on
+GPU its Pallas/CUDA kernels), which in a same-process A/B at N = 100,000 (K = 100, float32, this
+project's Xeon VM) took the whole step from 6.46 to 3.35 ms with the same spikes
+(``experiments/bench/step_profile_large.py``): it needs no index buffer of the fired neurons
+(``lax.top_k``, about 0.9 ms of a step there) and touches no padding
+(:class:`~izhijax.connectivity.Sparse`'s table pads every row to the longest one, 147 slots for
+100 synapses on average there). Each call has a fixed cost (about 60 us there), so small networks
+are faster with :class:`~izhijax.connectivity.EventDense` or ``Sparse``.
 
 Exactness: the kernel adds the rows of the fired neurons in increasing neuron order and each row in
 storage order, the order of :class:`~izhijax.connectivity.Sparse`'s event path for the same
@@ -79,7 +80,13 @@ class CSR:
     task_capacity: Optional[int] = None
 
     def __post_init__(self):
-        shapes = [jnp.shape(x) for x in (self.data, self.indices, self.indptr)]
+        if isinstance(self.n_post, bool) or not isinstance(self.n_post, (int, np.integer)) \
+                or self.n_post < 1:
+            raise ValueError(f"CSR.n_post must be an integer >= 1, got {self.n_post!r}")
+        arrays = (self.data, self.indices, self.indptr)
+        if not all(hasattr(x, "shape") and hasattr(x, "dtype") for x in arrays):
+            return      # JAX rebuilding the structure with other leaves (vmap axes, None...)
+        shapes = [tuple(x.shape) for x in arrays]
         if any(len(s) != 1 for s in shapes):
             raise ValueError(f"CSR.data, CSR.indices and CSR.indptr must be 1-D, got shapes "
                              f"{shapes}")
@@ -88,14 +95,17 @@ class CSR:
                              f"synapse), got {shapes[1]}")
         if shapes[2][0] < 1:
             raise ValueError("CSR.indptr must hold n_pre + 1 >= 1 row pointers, got none")
-        if isinstance(self.n_post, bool) or not isinstance(self.n_post, (int, np.integer)) \
-                or self.n_post < 1:
-            raise ValueError(f"CSR.n_post must be an integer >= 1, got {self.n_post!r}")
-        if all(isinstance(x, np.ndarray) for x in (self.data, self.indices, self.indptr)):
+        for name in ("indices", "indptr"):
+            kind = jnp.dtype(getattr(self, name).dtype)
+            if kind != jnp.int32 and kind != jax.dtypes.float0:     # float0: a gradient's
+                raise TypeError(f"CSR.{name} must be int32, got {kind}")
+        gradient = jnp.dtype(self.indptr.dtype) == jax.dtypes.float0
+        if all(isinstance(x, np.ndarray) for x in arrays) and not gradient:
             check(self)     # concrete NumPy arrays (as a file loads them): check the values too,
             object.__setattr__(self, "task_capacity", _task_capacity(self.indptr))  # recompute
-        elif self.task_capacity is None and not isinstance(self.indptr, jax.core.Tracer) \
-                and isinstance(self.indptr, jax.Array):
+        elif self.task_capacity is None and not gradient \
+                and isinstance(self.indptr, jax.Array) \
+                and not isinstance(self.indptr, jax.core.Tracer):
             object.__setattr__(self, "task_capacity", _task_capacity(self.indptr))
 
     @property
@@ -212,6 +222,9 @@ def csr(pre, post, w, n_pre, n_post, dtype=None):
     """
     brainevent_module()
     pre, post = np.asarray(pre), np.asarray(post)
+    for name, x in (("pre", pre), ("post", post)):
+        if not np.issubdtype(x.dtype, np.integer):
+            raise TypeError(f"{name} must hold integer neuron indices, got dtype {x.dtype}")
     w = np.asarray(w, dtype)
     if not (pre.shape == post.shape == w.shape) or pre.ndim != 1:
         raise ValueError(f"pre, post and w must be 1-D of one length, got shapes {pre.shape}, "
