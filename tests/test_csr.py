@@ -14,16 +14,7 @@ from izhijax import connectivity, wiring
 
 pytest.importorskip("brainevent", reason="the [brainevent] extra (CI installs it with [test])")
 
-
-def _dyadic(w):
-    """Weights rounded to multiples of 2**-10: every sum of them is exact in float64."""
-    return jnp.round(jnp.asarray(w) * 1024.0) / 1024.0
-
-
-@pytest.fixture(scope="module")
-def fig3():
-    params = izj.izhikevich2003(jax.random.key(0), dtype=jnp.float64, propagation="dense")
-    return params.replace(weights=_dyadic(params.weights))
+from test_connectivity import fig3  # noqa: E402,F401  (the Fig. 3 network, dyadic weights)
 
 
 def test_fig3_as_csr_gives_the_dense_runs_spikes_and_voltages(fig3):

@@ -19,15 +19,15 @@ Needs brainevent next to izhijax, e.g. (2026-12-03: brainevent 0.2.1 with jax 0.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 
 import numpy as np
+
+from runinfo import run_meta
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -96,9 +96,7 @@ def main(argv=None):
     import jax
     rows = [one_size(int(n), args.k, args.steps, args.rate, args.repeats)
             for n in args.sizes.split(",")]
-    meta = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                processor=platform.processor() or platform.machine(), cpus=os.cpu_count(),
-                jax=jax.__version__, brainevent=brainevent.__version__)
+    meta = run_meta(jax=jax.__version__, brainevent=brainevent.__version__)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "brainevent_ab.json"), "w") as f:
         json.dump(dict(meta=meta, rows=rows), f, indent=1)

@@ -15,14 +15,14 @@ Needs the ``[brainevent]`` extra::
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
 import time
+
+from runinfo import run_meta
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -91,21 +91,12 @@ def main(argv=None):
         n, steps = (int(x) for x in spec.split(":"))
         rows.append(one_size(n, args.k, steps, args.repeats))
         print(json.dumps({k: v for k, v in rows[-1].items()}, default=str)[:400], flush=True)
-    meta = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                processor=platform.processor() or platform.machine(), cpus=os.cpu_count(),
-                jax=jax.__version__, brainevent=brainevent.__version__,
-                command=" ".join(["python"] + sys.argv))
-    try:
-        with open("/proc/cpuinfo") as f:
-            meta["cpu_model"] = next(line.split(":", 1)[1].strip() for line in f
-                                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    meta = run_meta(jax=jax.__version__, brainevent=brainevent.__version__)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "csr_backend.json"), "w") as f:
         json.dump(dict(meta=meta, rows=rows), f, indent=1)
     lines = [f"Sparse vs CSR (brainevent) whole simulations ({meta['date']}, "
-             f"{meta.get('cpu_model', meta['processor'])}, {meta['cpus']} CPUs, jax {meta['jax']}, "
+             f"{meta['cpu_model']}, {meta['cpus']} CPUs, jax {meta['jax']}, "
              f"brainevent {meta['brainevent']}), scaled family K = {args.k}, float32, counts only, "
              f"median of {args.repeats} turns:", "",
              "| N | synapses | spikes/step | Sparse s/sim-s | CSR s/sim-s | CSR / Sparse | "

@@ -22,11 +22,9 @@ The differences give noise, finding the fired neurons, and the gather + scatter-
 
 import argparse
 import dataclasses
-import datetime
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -38,8 +36,10 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
 import izhijax as izj  # noqa: E402
 from izhijax._src import connectivity as _connectivity  # noqa: E402
+from runinfo import run_meta  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,21 +123,13 @@ def main(argv=None):
                        all_ms_per_step=[1e3 * x / args.steps for x in t],
                        compile_s=compile_s[name], spikes_per_step=spikes[name])
             for name, t in times.items()}
-    meta = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                machine=platform.machine(), cpus=os.cpu_count(), jax=jax.__version__,
-                n=args.n, k=args.k, steps=args.steps, repeats=args.repeats, buffer=size,
-                command=" ".join(["python"] + sys.argv))
-    try:
-        with open("/proc/cpuinfo") as f:
-            meta["cpu_model"] = next(line.split(":", 1)[1].strip() for line in f
-                                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    meta = run_meta(jax=jax.__version__, n=args.n, k=args.k, steps=args.steps,
+                    repeats=args.repeats, buffer=size)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "step_profile_large.json"), "w") as f:
         json.dump(dict(meta=meta, rows=rows), f, indent=1)
     lines = [f"Step profile, scaled family N = {args.n:,}, K = {args.k}, float32, counts only "
-             f"({meta['date']}, {meta.get('cpu_model', meta['machine'])}, {meta['cpus']} CPUs, "
+             f"({meta['date']}, {meta['cpu_model']}, {meta['cpus']} CPUs, "
              f"jax {meta['jax']}), median of {args.repeats} turns of {args.steps} steps; fired-index "
              f"buffer {size}:", "", "| variant | ms per step | spikes per step | compile s |",
              "|---|---|---|---|"]

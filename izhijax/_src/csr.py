@@ -185,17 +185,14 @@ register_format(CSR)
 
 
 def check(weights):
-    """Check a :class:`CSR`'s values (row pointers, targets in range); return it.
+    """Check a :class:`CSR`'s values (row pointers, targets in range; the int32 index types are
+    checked when it is built); return it.
 
     The kernel reads ``indices`` without bounds checks, so a target out of range must never
     reach it. Raises ``ValueError`` naming the field.
     """
     indptr, indices = np.asarray(weights.indptr), np.asarray(weights.indices)
     data = np.asarray(weights.data)
-    if not np.issubdtype(indptr.dtype, np.integer) or not np.issubdtype(indices.dtype,
-                                                                          np.integer):
-        raise TypeError(f"CSR.indptr and CSR.indices must be integers, got {indptr.dtype} and "
-                        f"{indices.dtype}")
     if not jnp.issubdtype(data.dtype, jnp.floating):      # bfloat16 included
         raise TypeError(f"CSR.data must be floating, got {data.dtype}")
     if indptr[0] != 0 or indptr[-1] != data.size or np.any(np.diff(indptr) < 0):
@@ -205,9 +202,6 @@ def check(weights):
     if indices.size and (indices.min() < 0 or indices.max() >= weights.n_post):
         raise ValueError(f"CSR.indices must lie in [0, n_post={weights.n_post}), got "
                          f"[{indices.min()}, {indices.max()}]")
-    if indices.size and max(data.size, weights.n_post) >= 2**31:
-        raise ValueError(f"CSR holds {data.size} synapses onto {weights.n_post} neurons: int32 "
-                         f"indices cannot address them")
     return weights
 
 
@@ -324,18 +318,10 @@ def _kernel(n_post, capacity, data, indices, indptr, spikes):
     return jax.lax.cond(binary, events, lambda: _full(n_post, data, indices, indptr, spikes))
 
 
-def _batched(n_post, capacity, axis_size, in_batched, *args):
-    del capacity
-    axes = tuple(0 if b else None for b in in_batched)
-    return jax.vmap(partial(_full, n_post), in_axes=axes, axis_size=axis_size)(*args), True
-
-
 @lru_cache(maxsize=None)
 def _forward(n_post, capacity):
     """The kernel for one network; under ``vmap`` the all-synapse path of the whole batch."""
-    fn = jax.custom_batching.custom_vmap(partial(_kernel, n_post, capacity))
-    fn.def_vmap(partial(_batched, n_post, capacity))
-    return fn
+    return connectivity._batchable(partial(_kernel, n_post, capacity), partial(_full, n_post))
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(0, 1))
