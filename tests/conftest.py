@@ -11,10 +11,19 @@ slow tests included.
 The ``izhijax`` command's persistent compilation cache is turned off here (``IZHIJAX_NO_CACHE=1``,
 inherited by the subprocesses): tests write nothing under ``~/.cache``, and a CLI test called
 in-process does not switch the cache on for the rest of the session.
+
+One test session shares one JAX persistent compilation cache instead, in a temporary folder that
+the session removes at its end (``JAX_COMPILATION_CACHE_DIR``, set before the xdist workers start,
+inherited by them and by every subprocess: the README blocks, notebooks, CLI calls and forced-device
+workers compile many of the same programs). A program from the cache is the one XLA compiled, so
+no result changes; it cut the README and notebook tests from 188 to 160 s. A cache folder the
+caller already set is used as it is and kept; ``IZHIJAX_TEST_NO_JAX_CACHE=1`` turns it off.
 """
 
 import os
+import shutil
 import sys
+import tempfile
 
 import jax
 import pytest
@@ -27,6 +36,36 @@ DATA = os.path.join(ROOT, "tests", "data")
 # experiments/reference_network.py is NumPy only and shared with the peers' reference scripts.
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+_CACHE_ENV = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",     # small programs too
+              "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1"}
+
+
+def pytest_configure(config):
+    """The session's compilation cache: made by the controlling process (before xdist starts its
+    workers, which inherit the environment), applied to this process's JAX too."""
+    if os.environ.get("IZHIJAX_TEST_NO_JAX_CACHE", "").strip() not in ("", "0"):
+        return
+    if not hasattr(config, "workerinput") and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        folder = tempfile.mkdtemp(prefix="izhijax-tests-jax-cache-")
+        config._izhijax_jax_cache = folder          # removed in pytest_unconfigure
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
+        for name, value in _CACHE_ENV.items():
+            os.environ.setdefault(name, value)
+    folder = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if folder:
+        jax.config.update("jax_compilation_cache_dir", folder)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                          float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", 1)))
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes",
+                          int(os.environ.get("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", 0)))
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_izhijax_jax_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_addoption(parser):
