@@ -3,6 +3,7 @@ spike times under an injected current), implemented in :mod:`izhijax._src.traces
 
     trace = izj.traces.load_trace("cell.csv")              # time, current, voltage
     result = izj.traces.fit_trace(trace, loss="voltage")   # a, b, c, d of a 2003 neuron
+    result = izj.traces.fit_trace(trace, method="cmaes")   # CMA-ES (pip install "izhijax[cma]")
     result.params, result.gamma                            # fitted values, coincidence factor
 """
 
@@ -12,6 +13,8 @@ from ._src.traces import (  # noqa: F401
     PARAMETERS,
     TONIC_PRESETS,
     LOSS_KINDS,
+    FIT_METHODS,
+    CMAES_SIGMA0,
     MIN_SAMPLES,
     V_REST0,
     FORCED_LEVEL,
@@ -35,7 +38,8 @@ from ._src.traces import (  # noqa: F401
 )
 
 __all__ = [
-    "Trace", "TraceFit", "PARAMETERS", "TONIC_PRESETS", "LOSS_KINDS", "MIN_SAMPLES", "V_REST0",
+    "Trace", "TraceFit", "PARAMETERS", "TONIC_PRESETS", "LOSS_KINDS", "FIT_METHODS",
+    "CMAES_SIGMA0", "MIN_SAMPLES", "V_REST0",
     "FORCED_LEVEL", "check_trace", "load_trace", "save_trace", "detect_spikes", "spike_train",
     "spike_window", "van_rossum_distance", "van_rossum_numpy", "spike_loss", "voltage_loss",
     "combined_loss", "coincidence_factor", "fit_trace", "simulate_trace", "synthetic_trace",

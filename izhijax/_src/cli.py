@@ -408,6 +408,11 @@ def build_parser():
                     help="optimizer steps on the free run (default 30)")
     fn.add_argument("--prefit", type=_positive_int, default=200,
                     help="teacher-forced pre-fit steps (default 200)")
+    fn.add_argument("--method", choices=("gradient", "cmaes"), default="gradient",
+                    help="gradient (pre-fit + surrogate gradients, default) or cmaes (CMA-ES on "
+                         "the batched model; faster for a, b, c, d; needs izhijax[cma])")
+    fn.add_argument("--evals", type=_positive_int, default=3000,
+                    help="cmaes: model runs in all (default 3000)")
     fn.add_argument("--dt", type=_positive_float, default=None,
                     help="simulation step in ms, dividing the sampling interval (default it)")
     fn.add_argument("--seed", type=_seed, default=0, help="seed of the random starts (default 0)")

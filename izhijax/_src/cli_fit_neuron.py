@@ -71,6 +71,15 @@ def run(args):
               f"a, b, c, d = {', '.join(f'{truth[k]:g}' for k in 'abcd')})")
         print(f"  try: izhijax fit-neuron --trace {args.demo} --out fit_neuron")
         return 0
+    if args.method == "cmaes":
+        if args.evals < 16:
+            raise _UsageError(f"argument --evals: CMA-ES asks 16 candidates at a time, expected "
+                              f">= 16, got {args.evals}")
+        try:
+            import cma  # noqa: F401
+        except ImportError:
+            raise _UsageError('argument --method: cmaes needs the cma package (pycma): '
+                              'pip install "izhijax[cma]"') from None
     try:
         trace = traces.load_trace(args.trace)
     except (OSError, ValueError, TypeError) as err:
@@ -92,12 +101,14 @@ def run(args):
         raise _UsageError(f"argument --dt: {err}") from None
     print(f"izhijax fit-neuron: {args.trace}: {trace.time.size} samples of {trace.interval:g} ms "
           f"({trace.duration:g} ms), loss {args.loss}, fitting {','.join(names)}, dt {dt:g} ms, "
-          f"{args.prefit} pre-fit + {args.iters} steps, backend={jax.default_backend()}")
+          + (f"{args.prefit} pre-fit + {args.iters} steps" if args.method == "gradient" else
+             f"CMA-ES, {args.evals} runs") + f", backend={jax.default_backend()}")
     start = time.perf_counter()
     try:
         result = traces.fit_trace(trace, fit=names, loss=args.loss, n_iters=args.iters,
                                   n_prefit=args.prefit, dt=dt, key=jax.random.key(args.seed),
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, method=args.method,
+                                  max_evals=args.evals)
     except FitDivergenceError as err:
         raise FloatingPointError(f"the fit stopped at step {err.iteration}: {err.cause}") from None
     seconds = time.perf_counter() - start
@@ -111,7 +122,7 @@ def run(args):
                "wall_seconds": seconds, "dt_ms": result.dt,
                "spikes_recording": int(result.target_spikes.size),
                "spikes_model": int(result.model.spikes.size), "prefit_steps": args.prefit,
-               "optimizer_steps": args.iters,
+               "optimizer_steps": args.iters, "method": args.method,
                "loss_history": np.asarray(result.history["best"]).tolist()}
     with open(args.out + ".json", "w") as f:
         json.dump(numbers, f, indent=1)

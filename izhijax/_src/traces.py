@@ -953,12 +953,114 @@ def _starts(names, init, n_starts, key, presets=TONIC_PRESETS):
     return {n: np.asarray([r[n] for r in rows]) for n in names}
 
 
+FIT_METHODS = ("gradient", "cmaes")
+
+
+def _import_cma():
+    try:
+        import cma
+    except ImportError:
+        raise ImportError('fit_trace(method="cmaes") needs the cma package (pycma, CMA-ES): '
+                          'pip install "izhijax[cma]"') from None
+    return cma
+
+
+def _trace_fit(best_z, best, hist, model, fixed, data, setup, names, dtype, trace, target, t0,
+               delta, start_clock):
+    """The :class:`TraceFit` of the lowest of ``best`` (``{name: (K,)}`` z coordinates)."""
+    i = int(np.argmin(best))
+    zi = {nm: jnp.asarray(best_z[nm][i:i + 1], dtype) for nm in names}
+    v, raster = model(zi, fixed, data)
+    params = {nm: float(_physical(zi, fixed, setup)[nm][0]) for nm in PARAMETERS}
+    step = np.flatnonzero(np.asarray(raster[:, 0]) > 0)
+    spikes = t0 + (step + 1) * setup.dt
+    gamma = coincidence_factor(spikes, target, delta, trace.duration)
+    mt = Trace(time=trace.time, current=trace.current, voltage=np.asarray(v[:, 0], np.float64),
+               spikes=spikes)
+    return TraceFit(params=params, fitted=names, loss=float(best[i]), gamma=gamma, model=mt,
+                    target_spikes=target, history=hist,
+                    seconds=_time.perf_counter() - start_clock, dt=setup.dt)
+
+
+CMAES_SIGMA0 = 0.2
+"""Initial CMA-ES step of :func:`_cmaes_search`, a fraction of each parameter's box (its bounds
+in the log or scaled coordinates of :data:`PARAMETERS`)."""
+
+
+def _cmaes_search(evaluate, fixed, data, names, z0, screen, dtype, popsize, max_evals, seed,
+                  progress):
+    """CMA-ES (pycma) over the fitted parameters, each mapped to [0, 1] across its bounds in
+    the fit's coordinates (log for ``a``, ``b``, ``d``, ``gain``; scaled for the others) with
+    pycma's bound handling. The first run starts at the best screened start with step
+    :data:`CMAES_SIGMA0`; when pycma stops (its tolerances), the next run starts at the next-best
+    screened start, until ``max_evals`` model runs. Each generation is one call of ``evaluate``
+    on ``popsize`` neurons (one compiled program); a non-finite loss counts as 1e12.
+
+    Returns ``(best_z {name: (1,)}, best (1,), history)``."""
+    cma = _import_cma()
+    lo = np.array([_z_bounds(nm)[0] for nm in names])
+    hi = np.array([_z_bounds(nm)[1] for nm in names])
+    z0 = np.stack([np.asarray(z0[nm], np.float64) for nm in names], axis=1)     # (S, P)
+    order = np.argsort(np.where(np.isfinite(screen), screen, np.inf))
+    seed = int(np.sum(np.asarray(seed, np.uint64) % np.uint64(2 ** 31 - 1))) % (2 ** 31 - 2) + 1
+    best, best_u, gens, losses, runs = np.inf, None, [], [], 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=max_evals, desc="fit_trace (CMA-ES)", unit="run")
+    evals = 0
+    while evals + popsize <= max_evals:
+        start = order[runs % order.size]
+        u0 = np.clip((z0[start] - lo) / (hi - lo), 0.0, 1.0)
+        es = cma.CMAEvolutionStrategy(list(u0), CMAES_SIGMA0, {
+            "popsize": popsize, "bounds": [0.0, 1.0], "seed": seed + runs, "verbose": -9,
+            "tolfun": 1e-9, "tolx": 1e-7, "CMA_diagonal": False})
+        while not es.stop() and evals + popsize <= max_evals:
+            u = np.asarray(es.ask(), np.float64)
+            z = {nm: jnp.asarray(lo[j] + np.clip(u[:, j], 0, 1) * (hi[j] - lo[j]), dtype)
+                 for j, nm in enumerate(names)}
+            per = np.asarray(evaluate(z, fixed, data), np.float64)
+            es.tell(list(u), [float(x) if np.isfinite(x) else 1e12 for x in per])
+            evals += popsize
+            k = int(np.argmin(np.where(np.isfinite(per), per, np.inf)))
+            if np.isfinite(per[k]) and per[k] < best:
+                best, best_u = float(per[k]), np.clip(u[k], 0, 1)
+            gens.append(best)
+            losses.append(per)
+            if bar is not None:
+                bar.update(popsize)
+                bar.set_postfix(loss=f"{best:.4g}", restarts=runs)
+        runs += 1
+    if bar is not None:
+        bar.close()
+    if best_u is None:          # no finite candidate: the best screened start
+        i = int(order[0])
+        if not np.isfinite(screen[i]):
+            raise ValueError("every start and CMA-ES candidate of the fit has a non-finite "
+                             "loss: the recording cannot be simulated (check the current's "
+                             "scale and dt)")
+        best, best_u = float(screen[i]), np.clip((z0[i] - lo) / (hi - lo), 0, 1)
+    best_z = {nm: np.asarray([lo[j] + best_u[j] * (hi[j] - lo[j])]) for j, nm in enumerate(names)}
+    hist = {"best": np.asarray(gens), "loss": np.asarray(losses).reshape(-1, popsize),
+            "screen": screen, "restarts": runs - 1, "evals": evals}
+    return best_z, np.asarray([best]), hist
+
+
 def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_iters=30,
               optimizer=None, lr=0.01, dt=None, key=None, n_starts=64, n_refine=8, tau=10.0,
               delta=4.0, window=(2.0, 1.0), ceiling=-30.0, v_scale=5.0, weight=1.0,
               spike_threshold=0.0, n_prefit=200, presets=TONIC_PRESETS, config=None, dtype=None,
-              progress=False):
+              progress=False, method="gradient", popsize=16, max_evals=3000):
     """Fit an :class:`izhijax.Izhikevich2003` neuron to a recording.
+
+    Two methods share the losses, the starts and the batched forward model: ``"gradient"``
+    (below: teacher-forced pre-fit, screening, surrogate-gradient refinement) and ``"cmaes"``
+    (:func:`_cmaes_search`: CMA-ES from the ``cma`` package, pycma, asking ``popsize``
+    candidates at a time and evaluating them as one jitted run of ``popsize`` independent
+    neurons, restarted from the next-best screened start until ``max_evals`` evaluations). For
+    the four to seven parameters of a single neuron CMA-ES is the faster and more accurate of
+    the two (``experiments/fit_traces.py`` measures both on 25 hidden neurons; README); the
+    gradient scales to many parameters and needs no extra package.
 
     Loss ``"voltage"``: :func:`voltage_loss` / ``v_scale^2`` (the recorded voltage, spikes
     masked); ``"spikes"``: :func:`spike_loss` (van Rossum, ``tau``) on the spike times alone;
@@ -1012,9 +1114,14 @@ def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_i
             forward Euler with the default surrogate settings.
         dtype: float dtype of the simulation (default JAX's default float).
         progress: show a tqdm bar.
+        method: ``"gradient"`` or ``"cmaes"`` (needs ``pip install "izhijax[cma]"``; ignores
+            ``n_iters``, ``optimizer``, ``lr``, ``n_refine``, ``n_prefit``).
+        popsize: CMA-ES candidates per generation (one batched run each).
+        max_evals: CMA-ES budget of model runs (restarts included).
 
     Returns:
-        :class:`TraceFit`.
+        :class:`TraceFit` (with ``"cmaes"``: ``history["best"]`` per generation,
+        ``history["loss"]`` ``(generations, popsize)``, ``history["restarts"]``).
 
     Raises:
         ValueError, TypeError: a bad trace (:func:`check_trace`) or argument, before compiling.
@@ -1023,6 +1130,14 @@ def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_i
     start_clock = _time.perf_counter()
     if loss not in LOSS_KINDS:
         raise ValueError(f"loss must be one of {LOSS_KINDS}, got {loss!r}")
+    if method not in FIT_METHODS:
+        raise ValueError(f"method must be one of {FIT_METHODS}, got {method!r}")
+    popsize = _positive_int(popsize, "popsize")
+    max_evals = _positive_int(max_evals, "max_evals")
+    if method == "cmaes":
+        _import_cma()               # before any work: the missing extra named at once
+        if max_evals < popsize:
+            raise ValueError(f"max_evals must be >= popsize ({popsize}), got {max_evals}")
     names = _check_names(fit)
     init = _check_init(init)
     n_iters = _positive_int(n_iters, "n_iters")
@@ -1104,6 +1219,13 @@ def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_i
         raise ValueError(f"presets must be names among {tuple(PRESETS)}, got {unknown}")
     starts = _starts(names, init, n_starts, key, presets)
     z0 = {nm: jnp.asarray(_to_z(nm, starts[nm]), dtype) for nm in names}
+    if method == "cmaes":
+        screen = np.asarray(evaluate(z0, fixed, data), np.float64)
+        best_z, best, hist = _cmaes_search(evaluate, fixed, data, names, z0, screen, dtype,
+                                           popsize, max_evals, _seed_of(key), progress)
+        hist["starts"] = starts
+        return _trace_fit(best_z, best, hist, model, fixed, data, setup, names, dtype, trace,
+                          target, t0, delta, start_clock)
     zp, state_p = z0, prefit_optimizer.init(z0)
     prefit = np.full(n_starts, np.nan)
     for _ in range(n_prefit):                 # teacher-forced pre-fit of every start
@@ -1127,22 +1249,12 @@ def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_i
         iters = bar = tqdm(iters, desc="fit_trace", unit="step")
 
     def result_of(best_z, best, history):
-        i = int(np.argmin(best))
-        zi = {nm: jnp.asarray(best_z[nm][i:i + 1], dtype) for nm in names}
-        v, raster = model(zi, fixed, data)
-        params = {nm: float(_physical(zi, fixed, setup)[nm][0]) for nm in PARAMETERS}
-        step = np.flatnonzero(np.asarray(raster[:, 0]) > 0)
-        spikes = t0 + (step + 1) * dt
-        gamma = coincidence_factor(spikes, target, delta, trace.duration)
-        mt = Trace(time=trace.time, current=trace.current, voltage=np.asarray(v[:, 0], np.float64),
-                   spikes=spikes)
         hist = {"loss": np.asarray(history).reshape(-1, n_refine),
                 "best": np.min(np.asarray(history).reshape(-1, n_refine), axis=1)
                 if history else np.zeros(0), "screen": screen, "prefit": prefit,
                 "starts": {nm: starts[nm][order] for nm in names}}
-        return TraceFit(params=params, fitted=names, loss=float(best[i]), gamma=gamma, model=mt,
-                        target_spikes=target, history=hist,
-                        seconds=_time.perf_counter() - start_clock, dt=dt)
+        return _trace_fit(best_z, best, hist, model, fixed, data, setup, names, dtype, trace,
+                          target, t0, delta, start_clock)
 
     for it in iters:
         z_new, opt_state, per = update(z, opt_state, fixed, data)
