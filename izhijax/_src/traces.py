@@ -990,7 +990,7 @@ in the log or scaled coordinates of :data:`PARAMETERS`)."""
 def _cmaes_search(evaluate, fixed, data, names, z0, screen, dtype, popsize, max_evals, seed,
                   progress):
     """CMA-ES (pycma) over the fitted parameters, each mapped to [0, 1] across its bounds in
-    the fit's coordinates (log for ``a``, ``b``, ``d``, ``gain``; scaled for the others) with
+    the fit's coordinates (log for ``a``, ``b``, ``gain``; affine for the others) with
     pycma's bound handling. The first run starts at the best screened start with step
     :data:`CMAES_SIGMA0`; when pycma stops (its tolerances), the next run starts at the next-best
     screened start, until ``max_evals`` model runs. Each generation is one call of ``evaluate``
