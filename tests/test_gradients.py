@@ -17,10 +17,21 @@ def _loss(params):
     return izj.fit.population_loss({"exc": 5.0, "inh": 20.0}, params, kind="mse")
 
 
+FORWARD_CASES = [(integrator, threshold_grad, (jnp.float64, jnp.float32)[(i + j) % 2])
+                 for i, integrator in enumerate(izj.INTEGRATORS)
+                 for j, threshold_grad in enumerate(("crossing", "voltage"))]
+"""Every (integrator, threshold_grad) pair with the dtypes taking turns, so that every
+(integrator, dtype) and (threshold_grad, dtype) pair is there too: 6 of the 12 combinations."""
+
+
+def test_forward_cases_cover_every_pair():
+    pairs = lambda a, b: {(c[a], c[b]) for c in FORWARD_CASES}
+    assert len(pairs(0, 1)) == 6 and len(pairs(0, 2)) == 6 and len(pairs(1, 2)) == 4
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
-@pytest.mark.parametrize("integrator", izj.INTEGRATORS)
-@pytest.mark.parametrize("threshold_grad", ["crossing", "voltage"])
+@pytest.mark.parametrize("integrator,threshold_grad,dtype", FORWARD_CASES,
+                         ids=[f"{t}-{i}-{jnp.dtype(d).name}" for i, t, d in FORWARD_CASES])
 def test_forward_with_gradients_is_the_plain_run(integrator, threshold_grad, dtype):
     params = izj.izhikevich2003(jax.random.key(1), n_exc=80, n_inh=20, dtype=dtype,
                                 integrator=integrator, threshold_grad=threshold_grad,
