@@ -76,10 +76,9 @@ def run(args):
             raise _UsageError(f"argument --evals: CMA-ES asks 16 candidates at a time, expected "
                               f">= 16, got {args.evals}")
         try:
-            import cma  # noqa: F401
-        except ImportError:
-            raise _UsageError('argument --method: cmaes needs the cma package (pycma): '
-                              'pip install "izhijax[cma]"') from None
+            traces._import_cma()
+        except ImportError as err:
+            raise _UsageError(f"argument --method: {err}") from None
     try:
         trace = traces.load_trace(args.trace)
     except (OSError, ValueError, TypeError) as err:

@@ -1014,7 +1014,7 @@ def _cmaes_search(evaluate, fixed, data, names, z0, screen, dtype, popsize, max_
         u0 = np.clip((z0[start] - lo) / (hi - lo), 0.0, 1.0)
         es = cma.CMAEvolutionStrategy(list(u0), CMAES_SIGMA0, {
             "popsize": popsize, "bounds": [0.0, 1.0], "seed": seed + runs, "verbose": -9,
-            "tolfun": 1e-9, "tolx": 1e-7, "CMA_diagonal": False})
+            "tolfun": 1e-9, "tolx": 1e-7})
         while not es.stop() and evals + popsize <= max_evals:
             u = np.asarray(es.ask(), np.float64)
             z = {nm: jnp.asarray(lo[j] + np.clip(u[:, j], 0, 1) * (hi[j] - lo[j]), dtype)
