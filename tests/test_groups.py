@@ -132,27 +132,29 @@ def load_test_weights():
     return post, delay, w, a, d, ne, z
 
 
-def test_original_60s_targets():
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_original_60s_targets(backend):
     """Same groups as the original's search, line for line, on the targets of the stored lines."""
     post, delay, w, a, d, ne, z = load_test_weights()
     targets = z["lines_targets"].astype(np.int64)
-    res = polychronous_groups(post, delay, w, a, d, ne, max_delay=20, targets=targets)
+    res = polychronous_groups(post, delay, w, a, d, ne, max_delay=20, targets=targets,
+                              backend=backend)
     assert res.count == int(z["per_target"][targets].sum()) > 0
     assert np.array_equal(res.per_target()[targets], z["per_target"][targets])
     assert res.polyall() == str(z["lines"])
 
 
 @pytest.mark.slow
-def test_original_60s_every_fourth_target():
-    """The original's group count per target on every fourth of the 800 targets and on the 8
-    targets with groups (11 groups; no group where the original finds none among about 330,000
-    anchor sets). All targets and the 5 h weights' 4305 groups: experiments/polychronization/
-    groups_vs_original.py (output in experiments/polychronization/out/)."""
+def test_original_60s_all_targets():
+    """The original's group count per target on all 800 targets (11 groups; no group where the
+    original finds none among 1,261,867 anchor sets), the Numba backend in two threads. The 5 h
+    weights' 4305 groups and their polyall.dat: experiments/polychronization/groups_vs_original.py
+    and search_speed.py (output in experiments/polychronization/out/)."""
     post, delay, w, a, d, ne, z = load_test_weights()
-    targets = np.union1d(np.arange(1, ne, 4), np.flatnonzero(z["per_target"]))
-    res = polychronous_groups(post, delay, w, a, d, ne, max_delay=20, targets=targets)
+    res = polychronous_groups(post, delay, w, a, d, ne, max_delay=20, backend="numba", n_jobs=2)
+    assert res.n_triplets == 1_261_867
     assert res.count == int(z["count"]) == 11
-    assert np.array_equal(res.per_target()[targets], z["per_target"][targets])
+    assert np.array_equal(res.per_target(), z["per_target"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,10 +209,11 @@ def ladder(n_rungs=5, gap=3, discard_variant=False):
     return post, delay, w, a, d
 
 
-def test_ladder_group_is_found_with_its_times_and_layers():
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_ladder_group_is_found_with_its_times_and_layers(backend):
     post, delay, w, a, d = ladder()
     n = post.shape[0]
-    res = polychronous_groups(post, delay, w, a, d, n, **PROGRAM)
+    res = polychronous_groups(post, delay, w, a, d, n, backend=backend, **PROGRAM)
     # targets 3 and 4 have the same three strong presynaptic neurons: one anchor set each, and the
     # same cascade (the anchors send along all their strong synapses of delay >= 5)
     assert res.n_triplets == 2 and res.count == 2
@@ -233,18 +236,21 @@ def test_ladder_group_is_found_with_its_times_and_layers():
         assert len(g.links) == 6 + 5 * 4
         assert set(map(tuple, g.links[:, :3].tolist())) >= {(0, 3, 5), (2, 4, 5), (11, 14, 3), (12, 13, 3)}
     # min_path 8: too short
-    assert polychronous_groups(post, delay, w, a, d, n, min_path=8, **PROGRAM).count == 0
+    assert polychronous_groups(post, delay, w, a, d, n, min_path=8, backend=backend,
+                               **PROGRAM).count == 0
     # a rung shorter: L_max 6
     post, delay, w, a, d = ladder(n_rungs=4)
-    assert polychronous_groups(post, delay, w, a, d, post.shape[0], **PROGRAM).count == 0
+    assert polychronous_groups(post, delay, w, a, d, post.shape[0], backend=backend,
+                               **PROGRAM).count == 0
 
 
-def test_ladder_discard_rule():
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_ladder_discard_rule(backend):
     """Anchor 2 with a single link (to 3 only): the program discards the anchor set, although its
     cascade is as long (L_max 7)."""
     post, delay, w, a, d = ladder(discard_variant=True)
     n = post.shape[0]
-    res = polychronous_groups(post, delay, w, a, d, n, **PROGRAM)
+    res = polychronous_groups(post, delay, w, a, d, n, backend=backend, **PROGRAM)
     assert res.n_triplets == 1 and res.count == 0
     o = oracle(post, delay, w, a, d, n, [0, 1, 2], [4, 4, 4], D=20, polylenmax=1000)
     assert o["lmax"] == 7 and not o["is_group"]
@@ -303,18 +309,54 @@ def test_every_anchor_set_matches_the_oracle(seed, plm, mixed):
         got_groups += [s0 + b for b in np.flatnonzero(overflow)
                        if G._emulate(net, anch[sl][b], dpre[sl][b], 7) is not None]
     assert sorted(got_groups) == [k for k, o in enumerate(want) if o["is_group"]]
-    # the public function: the same groups, links and layers
+    # the public function, both backends: the same groups, links and layers
     targets = sorted({tg for tg, _, _ in sets})
-    res = polychronous_groups(post, delay, w, a, d, ne, polylenmax=plm, targets=targets,
-                              batch_size=50)
     full = [oracle(post, delay, w, a, d, ne, an, dp, polylenmax=plm)
             for tg, an, dp in anchor_sets(post, w, delay, ne) if tg in targets]
+    n_overflow = sum(o["overflow"] for o in full)
     full = [o for o in full if o["is_group"]]
-    assert res.count == len(full)
-    for g, o in zip(res.groups, full):
+    for backend in ("numba", "numpy"):
+        res = polychronous_groups(post, delay, w, a, d, ne, polylenmax=plm, targets=targets,
+                                  batch_size=50, backend=backend, n_jobs=2)
+        assert res.count == len(full)
+        assert res.n_emulated == n_overflow
+        for g, o in zip(res.groups, full):
+            assert g.neurons.tolist() == o["group"] and g.times.tolist() == o["tf"]
+            assert [tuple(x) for x in g.links.tolist()] == o["links"]
+            assert g.layers.tolist() == o["layer"] and g.n_layers == o["lmax"]
+
+
+@pytest.mark.parametrize("seed,plm,mixed", [(2, 40, False), (4, None, True), (5, 30, True)])
+def test_numba_backend_matches_the_oracle(seed, plm, mixed):
+    """The compiled per-set loop, set by set against the transcription, spike caps, t_last caps and
+    overflowing rows included (every anchor set of three targets; the NumPy backend against the
+    same oracle is the slow test above)."""
+    post, delay, w, a, d, ne = random_net(seed, mixed=mixed)
+    sets = list(anchor_sets(post, w, delay, ne))
+    targets = sorted({tg for tg, _, _ in sets})[:3]
+    want = [oracle(post, delay, w, a, d, ne, an, dp, polylenmax=plm)
+            for tg, an, dp in sets if tg in targets]
+    groups = [o for o in want if o["is_group"]]
+    res = polychronous_groups(post, delay, w, a, d, ne, polylenmax=plm, targets=targets,
+                              batch_size=7, backend="numba")
+    assert res.n_triplets == len(want)
+    assert res.n_emulated == sum(o["overflow"] for o in want)
+    assert res.count == len(groups) > 0
+    for g, o in zip(res.groups, groups):
         assert g.neurons.tolist() == o["group"] and g.times.tolist() == o["tf"]
         assert [tuple(x) for x in g.links.tolist()] == o["links"]
         assert g.layers.tolist() == o["layer"] and g.n_layers == o["lmax"]
+
+
+def test_numba_backend_grows_its_buffers():
+    """Groups larger than the first output buffers (256 groups, 64 spikes, 256 links per group
+    slot) come out whole: the kernel stops, the buffers grow, the search resumes at the set."""
+    post, delay, w, a, d, ne = random_net(1)
+    want = polychronous_groups(post, delay, w, a, d, ne, backend="numpy")
+    got = polychronous_groups(post, delay, w, a, d, ne, backend="numba", batch_size=100_000)
+    assert want.count > 256
+    assert got.polyall() == want.polyall()
+    assert [g.target for g in got.groups] == [g.target for g in want.groups]
 
 
 def test_random_networks_have_groups_and_caps():
@@ -380,3 +422,17 @@ def test_bad_inputs():
         polychronous_groups(dup, delay, w, a, d, n)
     dup[3, 1], dup[3, 2] = dup[3, 2], dup[3, 0]  # onto the same target, but weak: fine
     polychronous_groups(dup, delay, w, a, d, n)
+    with pytest.raises(ValueError, match="backend"):
+        polychronous_groups(post, delay, w, a, d, n, backend="cuda")
+    with pytest.raises(ValueError, match="n_jobs"):
+        polychronous_groups(post, delay, w, a, d, n, n_jobs=0)
+
+
+def test_numba_backend_without_numba(monkeypatch):
+    post, delay, w, a, d = ladder()
+    n = post.shape[0]
+    monkeypatch.setattr(G._numba, "numba", None)
+    with pytest.raises(ImportError, match=r"izhijax\[numba\]"):
+        polychronous_groups(post, delay, w, a, d, n, backend="numba", **PROGRAM)
+    res = polychronous_groups(post, delay, w, a, d, n, **PROGRAM)  # auto: NumPy
+    assert res.count == 2 and res.settings["backend"] == "numpy"

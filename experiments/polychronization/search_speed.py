@@ -6,7 +6,9 @@ never reads, and the inhibitory ones), written back as a dump folder (``post.i32
 ``s.f64``) for the original's search (``groups_vs_original.build_search_only``: the unmodified
 ``poly_spnet.cpp`` with a loader as ``main()``, ``g++ -O2``). Then izhijax's search
 (:func:`izhijax.groups.polychronous_groups`) in this process (``n_jobs=1``) and with two worker
-processes (``n_jobs=2``). Every case reports its count (the same 4305), wall and CPU seconds; the
+processes or threads (``n_jobs=2``), for each ``--backends`` (``numba``: the compiled per-set loop,
+threads; ``numpy``: batched anchor sets, processes); each izhijax result's ``polyall.dat`` is
+compared byte for byte with the original's (written by the original's search in this run). Every case reports its count (the same 4305), wall and CPU seconds; the
 ratios are the note's figures. ``--original-json`` reuses an original result of this script::
 
     .venv/bin/python experiments/polychronization/search_speed.py \\
@@ -42,12 +44,16 @@ def dump_folder(post, delay, w, folder):
     return folder
 
 
-def izhijax_search(tables, n_jobs):
+def izhijax_search(tables, n_jobs, backend, polyall_original=None):
     from izhijax._src.groups import polychronous_groups
     c0, t0 = time.process_time(), time.perf_counter()
-    res = polychronous_groups(**tables, n_jobs=n_jobs)
-    return dict(count=int(res.count), wall_seconds=time.perf_counter() - t0,
-                cpu_seconds_this_process=time.process_time() - c0, n_jobs=n_jobs)
+    res = polychronous_groups(**tables, n_jobs=n_jobs, backend=backend)
+    out = dict(count=int(res.count), wall_seconds=time.perf_counter() - t0,
+               cpu_seconds_this_process=time.process_time() - c0, n_jobs=n_jobs,
+               backend=backend, n_emulated=int(res.n_emulated))
+    if polyall_original is not None and polyall_original.exists():
+        out["same_polyall_as_original"] = res.polyall().encode() == polyall_original.read_bytes()
+    return out
 
 
 def main():
@@ -57,6 +63,8 @@ def main():
     ap.add_argument("--skip-original", action="store_true")
     ap.add_argument("--original-json", default=None, help="reuse this script's earlier output")
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--backends", nargs="+", default=["numba"], choices=["numba", "numpy"],
+                    help="izhijax's search backends to time (each with every --jobs)")
     args = ap.parse_args()
     post, delay, w, a, d, ne, z = load_compact(args.weights)
     out = {"machine": platform.processor() or platform.machine(), "weights": args.weights,
@@ -68,21 +76,27 @@ def main():
         pass
     if args.original_json:
         out["original"] = json.loads(Path(args.original_json).read_text())["original"]
-    elif not args.skip_original:
-        folder = dump_folder(post, delay, w, Path(BUILD) / "search_speed_5h")
-        out["original"] = run_original_search(folder)
+    folder = Path(BUILD) / "search_speed_5h"
+    if not args.original_json and not args.skip_original:
+        dump_folder(post, delay, w, folder)
+        out["original"] = run_original_search(folder)  # writes folder/polyall_original.dat
         out["original"].pop("per_target", None)
     tables = dict(post=post, delay=delay, weights=w, a=a, d=d, n_exc=ne)
-    for j in args.jobs:
-        out[f"izhijax_jobs{j}"] = r = izhijax_search(tables, j)
-        print(f"izhijax n_jobs={j}: {r['count']} groups, {r['wall_seconds']:.1f} s wall, "
-              f"{r['cpu_seconds_this_process']:.1f} s CPU in this process", flush=True)
+    names = []
+    for backend in args.backends:
+        for j in args.jobs:
+            name = f"izhijax_{backend}_jobs{j}"
+            names.append(name)
+            out[name] = r = izhijax_search(tables, j, backend, folder / "polyall_original.dat")
+            print(f"izhijax {backend} n_jobs={j}: {r['count']} groups, {r['wall_seconds']:.1f} s "
+                  f"wall, {r['cpu_seconds_this_process']:.1f} s CPU in this process; polyall.dat "
+                  f"as the original's: {r.get('same_polyall_as_original', 'n/a')}", flush=True)
     if "original" in out:
         o = out["original"]
-        for j in args.jobs:
-            r = out[f"izhijax_jobs{j}"]
+        for name in names:
+            r = out[name]
             r["speedup_wall"] = o["median_seconds"] / r["wall_seconds"]
-            if j == 1 and o.get("median_cpu_seconds"):
+            if r["n_jobs"] == 1 and o.get("median_cpu_seconds"):
                 r["speedup_cpu"] = o["median_cpu_seconds"] / r["cpu_seconds_this_process"]
     text = json.dumps(out, indent=1)
     print(text)
