@@ -5,9 +5,10 @@ from ._src.plot import (  # noqa: F401
     fit_curves,
     patterns,
     polychronization,
+    polychronous_group,
     sweep_maps,
 )
 
 __all__ = [
-    "fig3", "fit_curves", "patterns", "polychronization", "sweep_maps",
+    "fig3", "fit_curves", "patterns", "polychronization", "polychronous_group", "sweep_maps",
 ]

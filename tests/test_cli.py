@@ -31,6 +31,33 @@ def test_fig3_writes_figure_summary_and_recording(tmp_path):
     assert spikes == int(rec.counts.sum()) == int(np.asarray(rec.spikes).sum()) > 0
 
 
+@pytest.mark.slow
+def test_polychronization_run_with_groups(tmp_path):
+    """Two simulated seconds with --groups: statistics, figure, and the group search's files
+    equal to the library's search on the run's final state (checkpoint)."""
+    run, out = tmp_path / "run", tmp_path / "p.png"
+    r = _run("polychronization", "--seconds", "2", "--dir", str(run), "--groups", "--out",
+             str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rows = np.loadtxt(run / "stats.csv", delimiter=",", skiprows=1)
+    assert rows.shape == (2, 4) and rows[:, 0].tolist() == [0, 1]
+    assert f"exc {rows[-1, 1]:.2f} Hz" in r.stdout and f"inh {rows[-1, 3]:.2f} Hz" in r.stdout
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    import json
+
+    from izhijax._src import polychronization as pc
+    from izhijax._src.groups import polychronous_groups
+    import jax
+    net, _ = izj.polychronization2006(jax.random.split(jax.random.key(0))[0])  # the CLI's seed 0
+    ck = izj.load(str(run / "checkpoint.npz"))
+    res = polychronous_groups(**pc.synapse_tables(net, ck.state))
+    summary = json.loads((run / "groups.json").read_text())
+    assert summary["groups"]["count"] == res.count
+    assert summary["groups"]["n_triplets"] == res.n_triplets
+    assert (run / "polyall.dat").read_text() == res.polyall()
+    assert f"{res.count} polychronous groups ({res.n_triplets} anchor sets" in r.stdout
+
+
 @pytest.mark.parametrize("args", [
     ("fig3", "--duration", "-5"),
     ("fig3", "--duration", "abc"),

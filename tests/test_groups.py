@@ -244,6 +244,27 @@ def test_ladder_group_is_found_with_its_times_and_layers(backend):
                                **PROGRAM).count == 0
 
 
+def test_group_is_drawn_spike_for_spike_and_link_for_link():
+    import matplotlib
+    matplotlib.use("Agg")
+    import izhijax.plot as iplot
+    from izhijax._src.plot import _link_segments
+    post, delay, w, a, d = ladder()
+    n = post.shape[0]
+    g = polychronous_groups(post, delay, w, a, d, n, **PROGRAM).groups[0]
+    seg = _link_segments(g, 20)
+    assert len(seg) == len(g.links) == 26
+    when = dict(zip(g.neurons.tolist(), g.times.tolist()))  # each neuron fires once here
+    for (tp, p, tq, q), (pre, post_, dl, _) in zip(seg, g.links.tolist()):
+        assert (p, q) == (pre, post_) and tp == when[p] and tq == when[q]
+        assert 0 <= tq - (tp + dl) < 20
+    ax = iplot.polychronous_group(g, n_exc=n)
+    assert len(ax.lines) == len(g.links)
+    drawn = np.concatenate([c.get_offsets() for c in ax.collections])
+    assert sorted(map(tuple, drawn.tolist())) == sorted(zip(g.times.tolist(), g.neurons.tolist()))
+    assert "15 spikes, 7 layers" in ax.get_title()
+
+
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 def test_ladder_discard_rule(backend):
     """Anchor 2 with a single link (to 3 only): the program discards the anchor set, although its

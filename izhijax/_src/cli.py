@@ -8,7 +8,8 @@
     izhijax fit [--exc HZ] [--inh HZ] [--iters N] [--lr LR] [--batch K] [--duration MS] [--seed S]
                 [--variant V] [--out fit.png] [--json fit.json]
     izhijax polychronization [--seconds S | --hours H] [--seed S] [--dir DIR] [--x64] [--exact]
-                             [--checkpoint-every S] [--snapshot-every S] [--out FILE.png]
+                             [--checkpoint-every S] [--snapshot-every S] [--groups]
+                             [--out FILE.png]
 
 A bad flag or value prints one line, ``izhijax: error: ...``, and exits with status 2; that includes
 every output file or folder that cannot be written (checked while parsing, before anything runs).
@@ -385,6 +386,11 @@ def build_parser():
                     help="also save the excitatory weights every this many seconds")
     pc.add_argument("--out", type=_writable(".png"), default="polychronization.png",
                     help="PNG file for the figure (default polychronization.png)")
+    pc.add_argument("--groups", action="store_true",
+                    help="after the run, search the polychronous groups of the learned weights "
+                         "and of the same weights shuffled (the control): counts printed, "
+                         "DIR/polyall.dat and DIR/groups.json written, a group drawn in the "
+                         "figure (the longest of those of at most 60 spikes)")
     pc.add_argument("--x64", action="store_true", help="simulate in float64 (the original's "
                                                          "precision)")
     pc.add_argument("--exact", action="store_true",
@@ -726,13 +732,45 @@ def polychronization(args):
     print(f"  second {int(last.second):<8} exc {last.exc_rate:.2f} Hz, inh {last.inh_rate:.2f} Hz, "
           f"{pc.exc_exc_strong(net, state):.1f} % exc->exc weights > 9 mV/ms")
     print(f"  statistics      {csv}")
+    group = _polychronous_groups(args, net, state) if args.groups else None
     _, rec = izj.simulate(net, run_key, 1000, state=state, inputs=stim, record_v=())
     w, _ = pc.learned_weights(net, state)
     post = np.asarray(net.projection("exc").weights.synapses()[1]).reshape(w.shape)
-    fig = plot(stats, (w, post), rec, c_max=net.projection("exc").plasticity.w_max)
+    fig = plot(stats, (w, post), rec, c_max=net.projection("exc").plasticity.w_max, group=group)
     fig.savefig(args.out, dpi=110)
     print(f"  figure          {args.out} (raster: the second after the run)")
     return 0
+
+
+def _polychronous_groups(args, net, state):
+    """``--groups``: the search on the learned weights and on the shuffled control; writes
+    DIR/polyall.dat and DIR/groups.json, prints the counts; returns the group to draw (the
+    longest, in layers, of the groups of at most 60 spikes, which stay legible; else the smallest)
+    or None."""
+    import json
+
+    from izhijax._src import polychronization as pc
+    from izhijax._src.groups import polychronous_groups, shuffle_weights
+    tables = pc.synapse_tables(net, state)
+    jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    res = polychronous_groups(**tables, n_jobs=jobs or 1)
+    shuffled = shuffle_weights(tables["post"], tables["weights"], tables["n_exc"], args.seed)
+    ctl = polychronous_groups(**dict(tables, weights=shuffled), n_jobs=jobs or 1)
+    with open(os.path.join(args.dir, "polyall.dat"), "w") as f:
+        f.write(res.polyall())
+    summary = dict(groups=res.summary(), shuffled=ctl.summary(), settings=res.settings)
+    with open(os.path.join(args.dir, "groups.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print(f"  groups          {res.count} polychronous groups ({res.n_triplets} anchor sets, "
+          f"{res.seconds:.1f} s, {res.settings['backend']}); shuffled weights: {ctl.count}")
+    print(f"                  {os.path.join(args.dir, 'polyall.dat')}, "
+          f"{os.path.join(args.dir, 'groups.json')}")
+    if not res.count:
+        return None
+    small = [g for g in res.groups if g.size <= 60]
+    if not small:
+        return min(res.groups, key=lambda g: g.size)
+    return max(small, key=lambda g: (g.n_layers, g.size))
 
 
 def _error(message, code):

@@ -1,4 +1,5 @@
-"""Figures: the seed's Fig. 3 (raster over one neuron's voltage), Izhikevich (2004) Fig. 1, sweep maps."""
+"""Figures: the seed's Fig. 3 (raster over one neuron's voltage), Izhikevich (2004) Fig. 1, sweep maps,
+fits, the polychronization network's run and one polychronous group."""
 
 import warnings
 
@@ -212,13 +213,75 @@ def fit_curves(history, n_exc, before, after, targets, *, title=None, fig=None):
     return fig
 
 
-def polychronization(stats, weights, rec=None, *, c_max=10.0, n_exc=800, groups=None, fig=None):
+def _link_segments(group, window):
+    """``(t_pre, pre, t_post, post)`` of each link of ``group``: the pair of spikes of ``pre`` and
+    ``post`` whose arrival (``t_pre + delay``) falls in the ``window`` ms up to the spike of
+    ``post`` (the search's link rule), the latest arrival if several do."""
+    t = np.asarray(group.times)
+    nrn = np.asarray(group.neurons)
+    out = []
+    for pre, post, delay, _ in np.asarray(group.links).reshape(-1, 4).tolist():
+        best = None
+        for tp in t[nrn == pre].tolist():
+            for tq in t[nrn == post].tolist():
+                lag = tq - (tp + delay)
+                if 0 <= lag < window and (best is None or lag < best[0]):
+                    best = (lag, tp, tq)
+        if best is not None:
+            out.append((best[1], pre, best[2], post))
+    return out
+
+
+def polychronous_group(group, *, n_exc=800, window=20, ax=None, title=None):
+    """One polychronous group drawn as in Izhikevich (2006), Fig. 7: its spikes over time and the
+    links between them.
+
+    Args:
+        group: a :class:`izhijax.groups.Group` (from :func:`izhijax.groups.polychronous_groups`).
+        n_exc: neurons below this index are excitatory (black), the others inhibitory (red).
+        window: the search's link window, ms (its ``max_delay``: a link joins a spike of ``pre``
+            to the spike of ``post`` it reached at most this long before).
+        ax: optional matplotlib axes.
+        title: optional title (default: target, spikes, layers, duration).
+
+    Returns:
+        The matplotlib axes. Anchors are open circles, each link a grey line from the spike of
+        its presynaptic neuron to the spike it contributed to.
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt
+        _, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    t = np.asarray(group.times)
+    nrn = np.asarray(group.neurons)
+    for tp, pre, tq, post in _link_segments(group, window):
+        ax.plot([tp, tq], [pre, post], color="0.6", lw=0.6, zorder=1)
+    W = len(group.anchors)
+    exc = nrn < n_exc
+    ax.scatter(t[W:][exc[W:]], nrn[W:][exc[W:]], s=12, color="k", zorder=2, label="excitatory")
+    if (~exc[W:]).any():
+        ax.scatter(t[W:][~exc[W:]], nrn[W:][~exc[W:]], s=12, color="C3", zorder=2,
+                   label="inhibitory")
+    ax.scatter(t[:W], nrn[:W], s=60, facecolors="none", edgecolors="k", zorder=3, label="anchors")
+    ax.set_xlabel("time, ms")
+    ax.set_ylabel("neuron")
+    ax.set_title(title if title is not None else
+                 f"group of target {group.target}: {group.size} spikes, {group.n_layers} layers, "
+                 f"{group.duration} ms", fontsize=9)
+    ax.legend(frameon=False, fontsize=7, loc="best")
+    ax.spines["right"].set_visible(False)
+    ax.spines["top"].set_visible(False)
+    return ax
+
+
+def polychronization(stats, weights, rec=None, *, c_max=10.0, n_exc=800, groups=None, group=None,
+                     fig=None):
     """The polychronization network's run at a glance (Izhikevich 2006, Figs. 2 and 3).
 
     Panels: a raster of one second (if ``rec`` has spikes: the gamma rhythm), the per-second
     excitatory and inhibitory rates, the percent of strong excitatory weights, the histogram of
-    the excitatory -> excitatory weights (bimodal after learning), and the polychronous group
-    count over time if ``groups`` (``(seconds, counts)``) is given.
+    the excitatory -> excitatory weights (bimodal after learning), and in the last panel the
+    polychronous group count over time if ``groups`` (``(seconds, counts)``) is given, else one
+    group drawn (:func:`polychronous_group`) if ``group`` is.
 
     Args:
         stats: the per-second records of :func:`izhijax.polychronization.run`.
@@ -228,6 +291,7 @@ def polychronization(stats, weights, rec=None, *, c_max=10.0, n_exc=800, groups=
         c_max: the weight cap (mV/ms).
         n_exc: excitatory neurons (targets below it are excitatory).
         groups: optional ``(seconds, counts)``.
+        group: optional :class:`izhijax.groups.Group` to draw (when ``groups`` is not given).
         fig: optional matplotlib figure.
 
     Returns:
@@ -271,6 +335,8 @@ def polychronization(stats, weights, rec=None, *, c_max=10.0, n_exc=800, groups=
         ax_g.plot(*groups, "o-", color="k")
         ax_g.set_xlabel("time, s")
         ax_g.set_ylabel("polychronous groups")
+    elif group is not None:
+        polychronous_group(group, n_exc=n_exc, ax=ax_g)
     else:
         ax_g.axis("off")
     for ax in fig.axes:
