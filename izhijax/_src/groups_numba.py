@@ -40,6 +40,30 @@ def available():
     return numba is not None
 
 
+def _send_py(I_ps, J_ps, D_ps, C_ps, N_ps, n, t0, src, s0, s1, odd, otgt, ow, maxrow):
+    """Spikes of neuron ``src`` along its synapses ``s0 .. s1 - 1`` (in the program's order),
+    arriving at step ``t0 + delay index``, appended to the rows of their arrival steps. Returns the
+    largest row written so far (``maxrow`` or more), or -1 if a row overflows past the end of the
+    storage."""
+    size = I_ps.shape[0]
+    for s in range(s0, s1):
+        row = t0 + odd[s]
+        idx = row * n + N_ps[row]
+        if idx >= size:
+            return -1
+        I_ps[idx] = otgt[s]
+        J_ps[idx] = src
+        D_ps[idx] = odd[s]
+        C_ps[idx] = ow[s]
+        N_ps[row] += 1
+        if row > maxrow:
+            maxrow = row
+    return maxrow
+
+
+_send = _send_py  # compiled by _kernel() before the search is
+
+
 def _search_range_py(anch, dpre, s0, s1, optr, odd, otgt, ow, cnt_lt, deg, tl_inc, a, d, cls,
                      rest_v, rest_u, cflat, cv0, cu0, cihv, cihu, cnv, cnu, csv, csc,
                      n, ne, D, plm, m, min_path, g_set, g_nf, g_nl, g_lmax, sp, lk, counters):
@@ -93,19 +117,11 @@ def _search_range_py(anch, dpre, s0, s1, optr, odd, otgt, ow, cnt_lt, deg, tl_in
             group[k] = g
             tf[k] = dmax - dpre[b, k]
             layer[k] = 1
-            for s in range(optr[g] + cnt_lt[g, dpre[b, k]], optr[g + 1]):
-                row = tf[k] + odd[s] + 1
-                idx = row * n + N_ps[row]
-                if idx >= size:
-                    bad = True
-                    break
-                I_ps[idx] = otgt[s]
-                J_ps[idx] = g
-                D_ps[idx] = odd[s]
-                C_ps[idx] = ow[s]
-                N_ps[row] += 1
-                if row > maxrow:
-                    maxrow = row
+            maxrow = _send(I_ps, J_ps, D_ps, C_ps, N_ps, n, tf[k] + 1, g,
+                           optr[g] + cnt_lt[g, dpre[b, k]], optr[g + 1], odd, otgt, ow, maxrow)
+            if maxrow < 0:
+                bad = True
+                break
         nf = W
         nhot = 0
         t_last = 3 * D + 1
@@ -191,19 +207,11 @@ def _search_range_py(anch, dpre, s0, s1, optr, odd, otgt, ow, cnt_lt, deg, tl_in
                         tf[nf] = t
                         group[nf] = i
                         nf += 1
-                        for s in range(optr[i], optr[i + 1]):
-                            row = t + 1 + odd[s]
-                            idx = row * n + N_ps[row]
-                            if idx >= size:
-                                bad = True
-                                break
-                            I_ps[idx] = otgt[s]
-                            J_ps[idx] = i
-                            D_ps[idx] = odd[s]
-                            C_ps[idx] = ow[s]
-                            N_ps[row] += 1
-                            if row > maxrow:
-                                maxrow = row
+                        maxrow = _send(I_ps, J_ps, D_ps, C_ps, N_ps, n, t + 1, i, optr[i],
+                                       optr[i + 1], odd, otgt, ow, maxrow)
+                        if maxrow < 0:
+                            bad = True
+                            break
                         if deg[i] > 0 and t_last < t + tl_inc[i]:
                             t_last = min(t + tl_inc[i], cap_t)
         if bad:
@@ -295,10 +303,11 @@ _COMPILED = None
 
 
 def _kernel():
-    global _COMPILED
+    global _COMPILED, _send
     if _COMPILED is None:
         if numba is None:
             raise ImportError('backend="numba" needs Numba: pip install "izhijax[numba]"')
+        _send = numba.njit(nogil=True, cache=True)(_send_py)  # called by the search
         _COMPILED = numba.njit(nogil=True, cache=True)(_search_range_py)
     return _COMPILED
 
