@@ -445,8 +445,9 @@ def test_bad_inputs():
     polychronous_groups(dup, delay, w, a, d, n)
     with pytest.raises(ValueError, match="backend"):
         polychronous_groups(post, delay, w, a, d, n, backend="cuda")
-    with pytest.raises(ValueError, match="n_jobs"):
-        polychronous_groups(post, delay, w, a, d, n, n_jobs=0)
+    for bad in (0, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="n_jobs"):
+            polychronous_groups(post, delay, w, a, d, n, n_jobs=bad)
 
 
 def test_numba_backend_without_numba(monkeypatch):

@@ -388,7 +388,8 @@ def build_parser():
                     help="PNG file for the figure (default polychronization.png)")
     pc.add_argument("--groups", action="store_true",
                     help="after the run, search the polychronous groups of the learned weights "
-                         "and of the same weights shuffled (the control): counts printed, "
+                         "and of the same weights shuffled (the control; one thread per CPU "
+                         "with Numba): counts printed, "
                          "DIR/polyall.dat and DIR/groups.json written, a group drawn in the "
                          "figure (the longest of those of at most 60 spikes)")
     pc.add_argument("--x64", action="store_true", help="simulate in float64 (the original's "
@@ -752,10 +753,9 @@ def _polychronous_groups(args, net, state):
     from izhijax._src import polychronization as pc
     from izhijax._src.groups import polychronous_groups, shuffle_weights
     tables = pc.synapse_tables(net, state)
-    jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    res = polychronous_groups(**tables, n_jobs=jobs or 1)
+    res = polychronous_groups(**tables)        # Numba: one thread per CPU
     shuffled = shuffle_weights(tables["post"], tables["weights"], tables["n_exc"], args.seed)
-    ctl = polychronous_groups(**dict(tables, weights=shuffled), n_jobs=jobs or 1)
+    ctl = polychronous_groups(**dict(tables, weights=shuffled))
     with open(os.path.join(args.dir, "polyall.dat"), "w") as f:
         f.write(res.polyall())
     summary = dict(groups=res.summary(), shuffled=ctl.summary(), settings=res.settings)

@@ -1150,9 +1150,17 @@ def _worker_run(anch, dpre):
     return _WORKER.run(anch, dpre), _WORKER.n_emulated - before
 
 
+def _usable_cpus():
+    """The CPUs this process may run on."""
+    import os
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def polychronous_groups(post, delay, weights, a, d, n_exc, *, c_max=10.0, min_path=7, width=3,
                         max_delay=None, polylenmax=None, targets=None, batch_size=4096,
-                        n_jobs=1, progress=False, backend="auto"):
+                        n_jobs=None, progress=False, backend="auto"):
     """Find the polychronous groups of a network as the program of Izhikevich (2006) does.
 
     The default ("new", activity-triggered) search of ``poly_spnet.cpp``; see the module docstring
@@ -1176,9 +1184,9 @@ def polychronous_groups(post, delay, weights, a, d, n_exc, *, c_max=10.0, min_pa
         targets: the excitatory targets to search (default all, ``0 .. n_exc - 1``).
         batch_size: anchor sets handed out together (NumPy backend: simulated together, memory
             about ``25 * batch_size * N`` bytes per process).
-        n_jobs: workers for long searches on a machine with idle cores: threads with the Numba
-            backend, processes with the NumPy one (each prepares its own tables, a few
-            seconds); 1 runs in this thread.
+        n_jobs: workers: threads with the Numba backend, processes with the NumPy one (each
+            prepares its own tables, a few seconds); 1 runs in this thread. Default: every CPU
+            this process may use with Numba, 1 with NumPy.
         progress: show a tqdm progress bar over anchor sets.
         backend: ``"numba"`` (the program's per-anchor-set loop, compiled, event driven; needs
             the ``numba`` extra: ``pip install "izhijax[numba]"``), ``"numpy"`` (anchor sets
@@ -1196,8 +1204,10 @@ def polychronous_groups(post, delay, weights, a, d, n_exc, *, c_max=10.0, min_pa
     elif backend == "numba" and not _numba.available():
         raise ImportError('backend="numba" needs Numba: pip install "izhijax[numba]" '
                           '(or backend="numpy")')
-    if int(n_jobs) < 1:
-        raise ValueError(f"n_jobs must be >= 1, got {n_jobs!r}")
+    if n_jobs is None:  # threads are cheap, processes are not
+        n_jobs = _usable_cpus() if backend == "numba" else 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be an integer >= 1 (or None), got {n_jobs!r}")
     net_args = (post, delay, weights, a, d, n_exc, c_max, max_delay, polylenmax)
     net = _Net(*net_args)
     W = int(width)
