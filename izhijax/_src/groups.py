@@ -1252,6 +1252,7 @@ def polychronous_groups(post, delay, weights, a, d, n_exc, *, c_max=10.0, min_pa
                 return _numba.search_range(net, all_an, all_dp, min_path, s0, s1)
 
             import concurrent.futures
+            _numba.compiled()  # one dispatcher for every thread (made before they start)
             with concurrent.futures.ThreadPoolExecutor(max_workers=int(n_jobs)) as ex:
                 for (s0, s1), (res, k) in zip(chunks, ex.map(run_chunk, chunks)):
                     found[s0] = [(x[0] - s0,) + x[1:] for x in res]

@@ -61,7 +61,7 @@ def _send_py(I_ps, J_ps, D_ps, C_ps, N_ps, n, t0, src, s0, s1, odd, otgt, ow, ma
     return maxrow
 
 
-_send = _send_py  # compiled by _kernel() before the search is
+_send = _send_py  # compiled by compiled() before the search is
 
 
 def _search_range_py(anch, dpre, s0, s1, optr, odd, otgt, ow, cnt_lt, deg, tl_inc, a, d, cls,
@@ -302,7 +302,9 @@ def _search_range_py(anch, dpre, s0, s1, optr, odd, otgt, ow, cnt_lt, deg, tl_in
 _COMPILED = None
 
 
-def _kernel():
+def compiled():
+    """The search as a Numba dispatcher (made once; Numba compiles it at the first call, or loads
+    it from its on-disk cache)."""
     global _COMPILED, _send
     if _COMPILED is None:
         if numba is None:
@@ -320,7 +322,7 @@ def search_range(net, anch, dpre, min_path, s0, s1):
     layers, L_max)`` in set order; ``n_overflow`` the anchor sets whose spikes in flight overflowed
     a row of the program's storage (run as the program runs them).
     """
-    kernel = _kernel()
+    kernel = compiled()
     cert = net.cert
     anch = np.ascontiguousarray(anch, dtype=np.int64)
     dpre = np.ascontiguousarray(dpre, dtype=np.int64)
