@@ -753,9 +753,10 @@ def _polychronous_groups(args, net, state):
     from izhijax._src import polychronization as pc
     from izhijax._src.groups import polychronous_groups, shuffle_weights
     tables = pc.synapse_tables(net, state)
-    res = polychronous_groups(**tables)        # Numba: one thread per CPU
+    bar = not args.no_progress
+    res = polychronous_groups(**tables, progress=bar)        # Numba: one thread per CPU
     shuffled = shuffle_weights(tables["post"], tables["weights"], tables["n_exc"], args.seed)
-    ctl = polychronous_groups(**dict(tables, weights=shuffled))
+    ctl = polychronous_groups(**dict(tables, weights=shuffled), progress=bar)
     with open(os.path.join(args.dir, "polyall.dat"), "w") as f:
         f.write(res.polyall())
     summary = dict(groups=res.summary(), shuffled=ctl.summary(), settings=res.settings)
