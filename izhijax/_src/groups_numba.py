@@ -17,8 +17,9 @@ insertion, its float64 step and its link scan. What differs is only what is *not
 So the recorded spikes, their times, the links and the layers are those of the program, bit for bit
 (tests: every anchor set of random networks against a line-by-line transcription; the original's
 ``polyall.dat`` on its own weights). The NumPy backend batches anchor sets instead; this one
-compiles the per-set loop, which on the paper's network is about 10x faster per core, and runs
-ranges of anchor sets in threads (the kernel releases the GIL).
+compiles the per-set loop: on the paper's 5 h weights 3.6x faster per core than the NumPy
+backend and 12x faster than the original program's search; it runs ranges of anchor sets in
+threads (the kernel releases the GIL).
 """
 
 import numpy as np
