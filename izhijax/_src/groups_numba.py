@@ -301,6 +301,7 @@ def _search_range_py(anch, dpre, s0, s1, optr, odd, otgt, ow, cnt_lt, deg, tl_in
 
 
 _COMPILED = None
+FIRST_CAPACITY = 256  # groups in the first output buffers (64 spikes, 256 links per group)
 
 
 def compiled():
@@ -334,7 +335,7 @@ def search_range(net, anch, dpre, min_path, s0, s1):
               float(cert.ihv), float(cert.ihu), int(cert.nv), int(cert.nu), int(cert.sv),
               int(cert.sc), int(net.n), int(net.ne), int(net.D), int(net.polylenmax), int(net.m),
               int(min_path))
-    cap_g = 256
+    cap_g = FIRST_CAPACITY
     found, n_over = [], 0
     start = s0
     while start < s1:
