@@ -14,6 +14,7 @@ from ._src.traces import (  # noqa: F401
     TONIC_PRESETS,
     LOSS_KINDS,
     FIT_METHODS,
+    CMAES_POPSIZE,
     CMAES_SIGMA0,
     MIN_SAMPLES,
     V_REST0,
@@ -39,7 +40,7 @@ from ._src.traces import (  # noqa: F401
 
 __all__ = [
     "Trace", "TraceFit", "PARAMETERS", "TONIC_PRESETS", "LOSS_KINDS", "FIT_METHODS",
-    "CMAES_SIGMA0", "MIN_SAMPLES", "V_REST0",
+    "CMAES_POPSIZE", "CMAES_SIGMA0", "MIN_SAMPLES", "V_REST0",
     "FORCED_LEVEL", "check_trace", "load_trace", "save_trace", "detect_spikes", "spike_train",
     "spike_window", "van_rossum_distance", "van_rossum_numpy", "spike_loss", "voltage_loss",
     "combined_loss", "coincidence_factor", "fit_trace", "simulate_trace", "synthetic_trace",

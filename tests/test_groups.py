@@ -265,6 +265,8 @@ def test_group_is_drawn_spike_for_spike_and_link_for_link():
     drawn = np.concatenate([c.get_offsets() for c in ax.collections])
     assert sorted(map(tuple, drawn.tolist())) == sorted(zip(g.times.tolist(), g.neurons.tolist()))
     assert "15 spikes, 7 layers" in ax.get_title()
+    with pytest.raises(ValueError, match="not both"):
+        iplot.polychronization(None, (w, post), groups=([0], [1]), group=g)
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])

@@ -72,9 +72,10 @@ def run(args):
         print(f"  try: izhijax fit-neuron --trace {args.demo} --out fit_neuron")
         return 0
     if args.method == "cmaes":
-        if args.evals < 16:
-            raise _UsageError(f"argument --evals: CMA-ES asks 16 candidates at a time, expected "
-                              f">= 16, got {args.evals}")
+        k = traces.CMAES_POPSIZE
+        if args.evals < k:
+            raise _UsageError(f"argument --evals: CMA-ES asks {k} candidates at a time, expected "
+                              f">= {k}, got {args.evals}")
         try:
             traces._import_cma()
         except ImportError as err:

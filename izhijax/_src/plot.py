@@ -291,12 +291,15 @@ def polychronization(stats, weights, rec=None, *, c_max=10.0, n_exc=800, groups=
         c_max: the weight cap (mV/ms).
         n_exc: excitatory neurons (targets below it are excitatory).
         groups: optional ``(seconds, counts)``.
-        group: optional :class:`izhijax.groups.Group` to draw (when ``groups`` is not given).
+        group: optional :class:`izhijax.groups.Group` to draw (not with ``groups``).
         fig: optional matplotlib figure.
 
     Returns:
         The matplotlib figure.
     """
+    if groups is not None and group is not None:
+        raise ValueError("give groups (counts over time) or group (one group drawn) for the "
+                         "last panel, not both")
     if fig is None:
         import matplotlib.pyplot as plt
         fig = plt.figure(figsize=(11, 7), constrained_layout=True)

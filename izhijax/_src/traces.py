@@ -982,6 +982,9 @@ def _trace_fit(best_z, best, hist, model, fixed, data, setup, names, dtype, trac
                     seconds=_time.perf_counter() - start_clock, dt=setup.dt)
 
 
+CMAES_POPSIZE = 16
+"""Default CMA-ES candidates per generation of :func:`fit_trace` (one batched run each)."""
+
 CMAES_SIGMA0 = 0.2
 """Initial CMA-ES step of :func:`_cmaes_search`, a fraction of each parameter's box (its bounds
 in the log or scaled coordinates of :data:`PARAMETERS`)."""
@@ -1050,7 +1053,7 @@ def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_i
               optimizer=None, lr=0.01, dt=None, key=None, n_starts=64, n_refine=8, tau=10.0,
               delta=4.0, window=(2.0, 1.0), ceiling=-30.0, v_scale=5.0, weight=1.0,
               spike_threshold=0.0, n_prefit=200, presets=TONIC_PRESETS, config=None, dtype=None,
-              progress=False, method="gradient", popsize=16, max_evals=3000):
+              progress=False, method="gradient", popsize=CMAES_POPSIZE, max_evals=3000):
     """Fit an :class:`izhijax.Izhikevich2003` neuron to a recording.
 
     Two methods share the losses, the starts and the batched forward model: ``"gradient"``
