@@ -97,3 +97,33 @@ def test_bad_inputs_catalogue_script(tmp_path):
     assert [r["case"] for r in rows] == [c[0] for c in CASES]
     assert [r["error"] for r in rows] == [c[2].__name__ for c in CASES]
     assert (tmp_path / "bad_inputs.md").read_text().count("\n") == len(CASES) + 2
+
+
+def test_finite_check_reads_a_jax_array_once_and_never_hides_a_new_nan(monkeypatch):
+    """The finite check remembers the JAX arrays it found finite (immutable: the same network
+    passed again is not read again), forgets them with the arrays, and still refuses a NaN in
+    any new array, JAX or NumPy."""
+    import gc
+    reads = []
+    real = validate.np.isfinite
+    monkeypatch.setattr(validate.np, "isfinite", lambda x: reads.append(np.shape(x)) or real(x))
+    w = jnp.ones((3, 2))
+    validate.check_finite({"w": w})
+    validate.check_finite({"w": w})
+    assert reads == [(3, 2)] and validate._known_finite(w)
+    ident = id(w)
+    del w
+    gc.collect()
+    assert ident not in validate._FINITE
+    with pytest.raises(ValueError, match=r"w must be finite, got nan at index \(1, 0\)"):
+        validate.check_finite({"w": jnp.ones((3, 2)).at[1, 0].set(jnp.nan)})
+    host = np.ones(4)
+    validate.check_finite({"h": host})
+    host[2] = np.inf            # NumPy arrays can change: read on every call
+    with pytest.raises(ValueError, match="h must be finite, got inf"):
+        validate.check_finite({"h": host})
+    params = izj.izhikevich2003(jax.random.key(0), n_exc=8, n_inh=2)
+    izj.simulate(params, jax.random.key(1), 5)
+    bad = params.replace(bias=params.bias.at[3].set(jnp.inf))
+    with pytest.raises(ValueError, match="bias must be finite"):
+        izj.simulate(bad, jax.random.key(1), 5)
