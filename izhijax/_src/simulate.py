@@ -163,7 +163,8 @@ def _device_indices(raw):
     """An ``int32`` index array on the default device from its bytes, kept for the next call
     (placing a small array costs ~70 us; JAX arrays are immutable, so the recordings can share
     it)."""
-    return jnp.asarray(np.frombuffer(raw, np.int32))
+    with jax.ensure_compile_time_eval():    # a concrete array even when called inside a trace
+        return jnp.asarray(np.frombuffer(raw, np.int32))
 
 
 def _indices(name, idx, params):
