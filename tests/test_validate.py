@@ -104,9 +104,11 @@ def test_finite_check_reads_a_jax_array_once_and_never_hides_a_new_nan(monkeypat
     passed again is not read again), forgets them with the arrays, and still refuses a NaN in
     any new array, JAX or NumPy."""
     import gc
-    reads = []
-    real = validate.np.isfinite
+    reads = []      # arrays read, on the host path (NumPy) or the device path (one program)
+    real, flags = validate.np.isfinite, validate._finite_flags
     monkeypatch.setattr(validate.np, "isfinite", lambda x: reads.append(np.shape(x)) or real(x))
+    monkeypatch.setattr(validate, "_finite_flags",
+                        lambda xs: reads.extend(np.shape(x) for x in xs) or flags(xs))
     w = jnp.ones((3, 2))
     validate.check_finite({"w": w})
     validate.check_finite({"w": w})

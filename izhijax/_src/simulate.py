@@ -158,13 +158,20 @@ _initial_state = jax.jit(init_state)
 its operations one by one, per :func:`simulate` call; compiled once per network structure)."""
 
 
-@functools.lru_cache(maxsize=256)
-def _device_indices(raw):
-    """An ``int32`` index array on the default device from its bytes, kept for the next call
-    (placing a small array costs ~70 us; JAX arrays are immutable, so the recordings can share
-    it)."""
+def _place_indices(idx):
     with jax.ensure_compile_time_eval():    # a concrete array even when called inside a trace
-        return jnp.asarray(np.frombuffer(raw, np.int32))
+        return jnp.asarray(idx)
+
+
+@functools.lru_cache(maxsize=256)
+def _kept_indices(raw):
+    return _place_indices(np.frombuffer(raw, np.int32))
+
+
+_KEPT_INDICES_MAX = 4096
+"""Index sets up to this size are placed once and kept (placing a small array costs ~70 us a
+call; JAX arrays are immutable, so recordings can share it); larger ones, whose placement is
+cheap next to their run, are placed every call rather than held in memory."""
 
 
 def _indices(name, idx, params):
@@ -177,7 +184,10 @@ def _indices(name, idx, params):
             parts.append(index_array(local, f"{name}[{pop!r}]", hi - lo).astype(np.int64) + lo)
         idx = np.concatenate(parts) if parts else np.zeros(0, np.int64)
     idx = index_array([] if idx is None else idx, name, params.n)
-    return _device_indices(np.ascontiguousarray(idx, np.int32).tobytes())
+    idx = np.ascontiguousarray(idx, np.int32)
+    if idx.size <= _KEPT_INDICES_MAX:
+        return _kept_indices(idx.tobytes())
+    return _place_indices(idx)
 
 
 def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, record_v=(0,),
