@@ -46,7 +46,6 @@ from .components import Plasticity
 from . import delays
 from .delays import Arrivals, Delayed, fired_desc
 
-
 def _lin(x):
     return jax.lax.stop_gradient(x)
 
@@ -184,11 +183,15 @@ class TraceRule(Plasticity):
         D, L, size = weights.max_delay, weights.width, weights.post.size
         ring = _lin(syn["x_pre"])
         idx, valid = fired_desc(post, self._post_capacity(weights))
-        ids = weights.incoming[jnp.minimum(idx, weights.n_post - 1)]        # (K, max_in)
+        rows = jnp.minimum(idx, weights.n_post - 1)
+        ids = weights.incoming[rows]                                        # (K, max_in)
         ok = (valid & enabled)[:, None] & (ids < size)
-        ids_c = jnp.where(ok, ids, 0)
-        i_pre = ids_c // (D * L)
-        d = (ids_c // L) % D                                                # delay - 1
+        # source and delay of every incoming synapse: whole-table arithmetic on the run's
+        # constant table, which XLA computes once outside the loop; the step only gathers rows
+        # (dividing the gathered ids took ~30 us of a ~120 us polychronization step)
+        inc = jnp.where(weights.incoming < size, weights.incoming, 0)
+        i_pre = (inc // (D * L))[rows]
+        d = ((inc // L) % D)[rows]                                          # delay - 1
         val = ring[jnp.mod(t - d, D + 1), i_pre]
         shape = target.shape
         return target.reshape(-1).at[jnp.where(ok, ids, size).reshape(-1)].add(
