@@ -214,6 +214,27 @@ def test_blockwise_inputs_equal_inputs_drawn_in_each_step(noise):
         izj.inputs.Function(lambda t, k: jnp.zeros(3), 3, blockwise="yes")
 
 
+def test_a_vmapped_batch_of_delayed_plastic_networks_equals_each_run():
+    """Under ``jax.vmap`` the delivery runs the all-synapse path for the whole batch (not every
+    rung of the event path's switch): three keys in one batch give each key's own run, spikes
+    and final state bit for bit."""
+    from izhijax._src import engine
+    net, stim = _two_projection_network(10 ** 6)
+    keys = jax.random.split(jax.random.key(4), 3)
+    e = jnp.zeros(0, jnp.int32)
+
+    def one(k):
+        return engine.run(net, k, izj.init_state(net), stim, e, e, n_steps=150)
+
+    fb, rb = jax.jit(jax.vmap(one))(keys)
+    assert np.asarray(rb.spikes).sum() > 50
+    for i in range(3):
+        fa, ra = jax.jit(one)(keys[i])
+        np.testing.assert_array_equal(np.asarray(ra.spikes), np.asarray(rb.spikes)[i],
+                                      err_msg=f"key {i}: spikes")
+        _leaves_equal(fa, jax.tree_util.tree_map(lambda x: x[i], fb), f"key {i}: final state")
+
+
 # --- memory -------------------------------------------------------------------------------------
 
 

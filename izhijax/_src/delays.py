@@ -9,9 +9,11 @@ the synapses are stored per presynaptic neuron and per delay, ``(n_pre, D, L)`` 
 most synapses one neuron has at one delay (for ``M`` synapses per neuron spread over ``D`` delays
 ``L`` is about ``M / D``, so the table holds about ``n_pre M`` entries whatever ``D`` is).
 
-Work per step (event-driven): ``D x capacity x L`` synapses, the ones that may arrive; a step
-whose last ``D`` steps include one with more than ``capacity`` spikes takes the path that reads
-every synapse (``lax.cond``). Both give the same sums up to the order of the additions; no spike
+Work per step (event-driven): the synapses of the (source, delay) pairs that arrive now, padded to
+the smallest of a few static list sizes that holds them (at most ``D x capacity / 3`` pairs of
+``L`` synapses); a step whose last ``D`` steps include one with more than ``capacity`` spikes, or
+with more pairs than the largest list, takes the path that reads every synapse
+(``lax.switch``). Both give the same sums up to the order of the additions; no spike
 is ever dropped. The event path adds the arrivals in the order Izhikevich's ``spnet`` does (the
 most recent spikes first, within a step the highest neuron index first, each neuron's synapses in
 table order).
@@ -34,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .connectivity import register_format
+from .connectivity import _batchable, register_format
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +129,7 @@ class Delayed:
         arriving now (:func:`arrive`, what the engine calls; a subclass with another delivery
         rule, :class:`izhijax._src.learnable_delays.LearnableDelayed`, overrides it)."""
         return _arrive(self.post, w, arrivals.src, arrivals.dly, arrivals.overflow,
-                       arrivals.ring, arrivals.slots, current)
+                       arrivals.pairs, arrivals.ring, arrivals.slots, current)
 
     def propagate(self, spikes):
         """The pulse every delay of these spikes eventually delivers, summed (delays ignored)."""
@@ -339,13 +341,15 @@ class Arrivals:
     Attributes: ``src``, ``dly`` ``(K2,)`` source index (padding ``n_pre``) and delay index
     (delay - 1) of each pair; ``spikes`` ``(D, n_pre)``; ``overflow``: some step had more spikes
     than the ring holds, or the pairs do not fit in ``K2`` (then the all-synapse path);
-    ``fmt`` the :class:`Delayed` weights.
+    ``pairs``: how many pairs are valid (int32; the event path pads them to the smallest list
+    size that holds them); ``fmt`` the :class:`Delayed` weights.
     """
 
-    def __init__(self, src, dly, ring, slots, overflow, fmt=None):
+    def __init__(self, src, dly, ring, slots, overflow, fmt=None, pairs=None):
         self.src, self.dly, self.ring, self.slots = src, dly, ring, slots
         self.overflow, self.fmt = overflow, fmt
         self.n_pre = ring.shape[1]
+        self.pairs = jnp.sum(src < self.n_pre, dtype=jnp.int32) if pairs is None else pairs
 
     @property
     def spikes(self):
@@ -368,8 +372,9 @@ class Arrivals:
         src = jnp.full((K2,), n_pre, jnp.int32).at[pos].set(rows, mode="drop")
         dly = jnp.zeros((K2,), jnp.int32).at[pos].set(
             jnp.broadcast_to(jnp.arange(D, dtype=jnp.int32)[:, None], (D, K)), mode="drop")
-        overflow = jnp.any(ring["over"]) | (jnp.sum(counts) > K2)
-        return cls(src, dly, ring["spikes"], slots, overflow, fmt)
+        pairs = jnp.sum(counts)
+        overflow = jnp.any(ring["over"]) | (pairs > K2)
+        return cls(src, dly, ring["spikes"], slots, overflow, fmt, pairs)
 
     def event_ids(self, enabled=True):
         """Event path: ``(ids, post, valid)`` of shape ``(K2, L)`` (``ids`` flat into the
@@ -420,18 +425,47 @@ def _event(post, w, src, dly, ring, slots, current):
     return current.at[tgt].add(w.reshape(-1)[ids] * coef[:, None], mode="drop")
 
 
+def _rungs(k2):
+    """Pair-list sizes of the event path: ``k2`` and rungs of a quarter, a sixteenth, ... down
+    to 8 (the polychronization network: 20, 83, 333 pairs for the excitatory projection, 8, 32
+    for the inhibitory one; a step delivers through the smallest that holds its pairs: its
+    step 1.2x faster than with ``k2`` alone, compile time +0.1 s)."""
+    sizes, m = [k2], k2
+    while m // 4 >= 8:
+        m //= 4
+        sizes.append(m)
+    return tuple(sorted(sizes))
+
+
+def _arrive_one(post, w, src, dly, overflow, pairs, ring, slots, current):
+    # a switch is cheap here: its output (the current) is small, the tables are only read. The
+    # valid pairs come first in src, so the smallest rung holding them adds the same values in
+    # the same order as the full list would.
+    sizes = _rungs(src.shape[0])
+    branch = jnp.where(overflow, len(sizes), jnp.sum(pairs > jnp.asarray(sizes[:-1], jnp.int32)))
+    event = [lambda m=m: _event(post, w, src[:m], dly[:m], ring, slots, current) for m in sizes]
+    return jax.lax.switch(branch, event + [lambda: _full(post, w, ring[slots], current)])
+
+
+def _arrive_all(post, w, src, dly, overflow, pairs, ring, slots, current):
+    return _full(post, w, ring[slots], current)
+
+
+# Under vmap (a batch of networks) the switch would run every branch (a select); the batch runs
+# the all-synapse path alone, whose additions are in the event path's order (the same bits).
+_arrive_impl = _batchable(_arrive_one, _arrive_all)
+
+
 @jax.custom_jvp
-def _arrive(post, w, src, dly, overflow, ring, slots, current):
-    # a cond is cheap here: its output (the current) is small, the tables are only read
-    return jax.lax.cond(overflow, lambda: _full(post, w, ring[slots], current),
-                        lambda: _event(post, w, src, dly, ring, slots, current))
+def _arrive(post, w, src, dly, overflow, pairs, ring, slots, current):
+    return _arrive_impl(post, w, src, dly, overflow, pairs, ring, slots, current)
 
 
 @_arrive.defjvp
 def _arrive_jvp(primals, tangents):
-    post, w, src, dly, overflow, ring, slots, current = primals
-    _, dw, _, _, _, dr, _, dc = tangents
-    out = _arrive(post, w, src, dly, overflow, ring, slots, current)
+    post, w, src, dly, overflow, pairs, ring, slots, current = primals
+    _, dw, _, _, _, _, dr, _, dc = tangents
+    out = _arrive(post, w, src, dly, overflow, pairs, ring, slots, current)
     zero = jnp.zeros_like(current)
     return out, dc + _full(post, dw, ring[slots], zero) + _full(post, w, dr[slots], zero)
 
