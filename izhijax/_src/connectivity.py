@@ -383,7 +383,8 @@ def _dense_full(w, spikes):
 def _batched(full, axis_size, in_batched, *args):
     """Under ``vmap``: the all-synapse path of every network at once (see :func:`_batchable`)."""
     axes = tuple(0 if b else None for b in in_batched)
-    return jax.vmap(full, in_axes=axes, axis_size=axis_size)(*args), True
+    out = jax.vmap(full, in_axes=axes, axis_size=axis_size)(*args)
+    return out, jax.tree_util.tree_map(lambda _: True, out)
 
 
 def _batchable(event_path, full):

@@ -30,6 +30,7 @@ delay) through :meth:`Delayed.deliver`, the method the engine's :func:`arrive` c
 
 import dataclasses
 import math
+from functools import partial
 import numbers
 
 import jax
@@ -333,6 +334,31 @@ def maybe(pred, fn, carry):
     return jax.lax.while_loop(lambda s: s[0], body, (jnp.asarray(pred), carry))[1]
 
 
+def _pad_rows(x, rows, fill):
+    extra = rows - x.shape[0]
+    if extra == 0:
+        return x
+    return jnp.concatenate([x, jnp.full((extra,) + x.shape[1:], fill, x.dtype)])
+
+
+def _rung_lists(fn, sizes, fills, count, *args):
+    """``fn(m, *args)`` (arrays of ``m`` leading rows) for the smallest ``m`` of ``sizes`` with
+    ``count <= m``, padded with ``fills`` to ``sizes[-1]`` rows (``lax.switch``); under ``vmap``
+    ``fn(sizes[-1], ...)`` for the whole batch (a switch would run every rung)."""
+    def one(count, *args):
+        def branch(m):
+            return tuple(_pad_rows(x, sizes[-1], f) for x, f in zip(fn(m, *args), fills))
+        if len(sizes) == 1:
+            return branch(sizes[0])
+        index = jnp.sum(count > jnp.asarray(sizes[:-1], jnp.int32))
+        return jax.lax.switch(index, [partial(branch, m) for m in sizes])
+
+    def every(count, *args):
+        return tuple(fn(sizes[-1], *args))
+
+    return _batchable(one, every)(count, *args)
+
+
 class Arrivals:
     """Which synapses deliver at step ``t``: rows ``d - 1`` of the ring hold the spikes of step
     ``t - d``; the event path works on them compacted into one list of ``(source, delay)``
@@ -426,10 +452,11 @@ def _event(post, w, src, dly, ring, slots, current):
 
 
 def _rungs(k2):
-    """Pair-list sizes of the event path: ``k2`` and rungs of a quarter, a sixteenth, ... down
-    to 8 (the polychronization network: 20, 83, 333 pairs for the excitatory projection, 8, 32
-    for the inhibitory one; a step delivers through the smallest that holds its pairs: its
-    step 1.2x faster than with ``k2`` alone, compile time +0.1 s)."""
+    """List sizes of an event path: ``k2`` and rungs of a quarter, a sixteenth, ... down to 8
+    (the polychronization network: 20, 83, 333 (source, delay) pairs for the excitatory
+    projection, 8, 32 for the inhibitory one; a step delivers through the smallest that holds
+    its pairs: its step 1.2x faster than with ``k2`` alone, compile time +0.1 s; the
+    plasticity's potentiation: 8, 33 fired targets)."""
     sizes, m = [k2], k2
     while m // 4 >= 8:
         m //= 4
