@@ -188,32 +188,6 @@ def test_event_path_equals_all_synapse_path_bitwise():
                                              .weights.w)), "the weights were learned"
 
 
-@pytest.mark.parametrize("noise", ["none", "normal"])
-def test_blockwise_inputs_equal_inputs_drawn_in_each_step(noise):
-    """RandomNeuron and Events are evaluated a block of steps at a time (``vmap`` over ``t``);
-    the same functions wrapped as a per-step :class:`izhijax.inputs.Function` give the same
-    spikes and the same final state (weights, traces, rings) bit for bit, over a run whose
-    length is not a multiple of the block, with and without neuron noise."""
-    net, stim = _two_projection_network(10 ** 6)
-    net = net.replace(config=net.config.replace(noise=noise))
-    rng = np.random.default_rng(5)
-    events = izj.inputs.events(rng.integers(0, 130, 300), rng.integers(0, stim.n, 300),
-                               rng.uniform(5.0, 30.0, 300), stim.n)
-    key = jax.random.key(3)
-    for blocked in (stim, events):
-        assert blocked.blockwise
-        per_step = izj.inputs.Function(lambda t, k, f=blocked: f(t, k), stim.n)
-        assert not per_step.blockwise
-        (fa, ra), (fb, rb) = (izj.simulate(net, key, 130, inputs=x, record_v=())
-                              for x in (blocked, per_step))
-        assert np.asarray(ra.spikes).sum() > 20, "the input drives the network"
-        np.testing.assert_array_equal(np.asarray(ra.spikes), np.asarray(rb.spikes),
-                                      err_msg=f"{type(blocked).__name__}: spikes")
-        _leaves_equal(fa, fb, f"{type(blocked).__name__}: final state")
-    with pytest.raises(TypeError, match="blockwise"):
-        izj.inputs.Function(lambda t, k: jnp.zeros(3), 3, blockwise="yes")
-
-
 def test_a_vmapped_batch_of_delayed_plastic_networks_equals_each_run():
     """Under ``jax.vmap`` the delivery runs the all-synapse path for the whole batch (not every
     rung of the event path's switch): three keys in one batch give each key's own run, spikes

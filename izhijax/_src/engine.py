@@ -273,18 +273,12 @@ def run(params, key, state, inputs, v_index, u_index, key_index=None, *, n_steps
 
     function_input = isinstance(inputs, Input)
     input_key = jax.random.fold_in(key if key_index is None else key[key_index], INPUT_TAG)
-    blockwise = function_input and getattr(inputs, "blockwise", False)
-
-    def input_block(t, size):
-        # rows t .. t + size - 1, each what inputs(t + j, key) gives (vmap over the step)
-        steps = t + jnp.arange(size, dtype=t.dtype)
-        return jax.vmap(lambda s: inputs(s, input_key, dtype))(steps)
 
     def body(carry, xs):
         state, counts, bad = carry
         i_ext, z = xs
         t = state.t
-        if function_input and i_ext is None:
+        if function_input:
             i_ext = inputs(t, input_key, dtype)
         state, s, pre = advance(state, params, key, i_ext, z, low)
         fired = s if differentiable else s > 0
@@ -303,8 +297,6 @@ def run(params, key, state, inputs, v_index, u_index, key_index=None, *, n_steps
         # The noise of steps t .. t + size - 1 in one draw (the per-step bits), then a scan over them.
         def outer(carry, i_blk):
             z = None if kind == "none" else draw(carry[0].t, size)
-            if blockwise:
-                i_blk = input_block(carry[0].t, size)
             return jax.lax.scan(body, carry, (i_blk, z), length=size)
 
         if checkpoint is not None:
@@ -318,8 +310,7 @@ def run(params, key, state, inputs, v_index, u_index, key_index=None, *, n_steps
     xs_inputs = None if function_input else inputs
     counts0 = jnp.zeros(n, dtype if differentiable else jnp.int32)
     carry = (state, counts0, jnp.int32(-1))
-    size = (noise_block(n, n_steps, "normal" if blockwise else kind) if checkpoint is None
-            else min(int(checkpoint), n_steps))
+    size = noise_block(n, n_steps, kind) if checkpoint is None else min(int(checkpoint), n_steps)
     if size == 1 and checkpoint is None and (key_index is None or kind == "none"):
         carry, out = jax.lax.scan(body, carry, (xs_inputs, None), length=n_steps)  # per step
     else:

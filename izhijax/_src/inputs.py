@@ -1,10 +1,8 @@
 """External input given as a function of the step, not as a ``(T, n)`` array.
 
-A run of hours holds ``O(n)`` input memory with these: the engine calls ``inputs(t, key)`` for
-the current of step ``t`` (shape ``(n,)``, in the models' current unit, mV/ms for the 2003
-model), inside the step, or, for an input marked ``blockwise``, for a block of steps at once
-(``jax.vmap`` over ``t``, the blocks of the noise: the same values, fewer small kernels per step;
-the polychronization network's step 12 % faster in float64). ``key`` is ``fold_in(run key, INPUT_TAG)``: an input's randomness depends on
+A run of hours holds ``O(n)`` input memory with these: the engine calls ``inputs(t, key)`` inside
+the step for the current of step ``t`` (shape ``(n,)``, in the models' current unit, mV/ms for
+the 2003 model). ``key`` is ``fold_in(run key, INPUT_TAG)``: an input's randomness depends on
 ``(key, t)`` alone, so chunked and resumed runs see the same input, and it is independent of the
 neurons' noise.
 
@@ -28,15 +26,9 @@ INPUT_TAG = 0x1A9B7
 
 
 class Input:
-    """Protocol: ``input(t, key) -> (n,)`` current of step ``t`` (``t`` an int32 scalar).
-
-    ``blockwise`` (class attribute, default False): the input is a pure JAX function of
-    ``(t, key)`` that ``jax.vmap`` batches over ``t``, so the engine may evaluate it for a block
-    of steps at once (values unchanged).
-    """
+    """Protocol: ``input(t, key) -> (n,)`` current of step ``t`` (``t`` an int32 scalar)."""
 
     n: int
-    blockwise = False
 
     def __call__(self, t, key):
         raise NotImplementedError
@@ -55,7 +47,6 @@ class RandomNeuron(Input):
     n: int
     amount: float = 20.0
     count: int = 1
-    blockwise = True
 
     def __call__(self, t, key, dtype=None):
         dtype = jnp.result_type(float) if dtype is None else dtype
@@ -82,7 +73,6 @@ class Events(Input):
     amounts: jax.Array
     n: int = 0
     per_step: int = 1
-    blockwise = True
 
     def __call__(self, t, key, dtype=None):
         dtype = self.amounts.dtype if dtype is None else dtype
@@ -139,28 +129,17 @@ def events(steps, neurons, amounts, n, *, dtype=None) -> Events:
 
 @dataclasses.dataclass(frozen=True)
 class Function(Input):
-    """A pure function ``fn(t, key) -> (n,)`` as an input (static).
-
-    ``blockwise=True`` lets the engine evaluate ``fn`` for a block of steps at once under
-    ``jax.vmap`` (faster for runs without noise; only for functions ``vmap`` can batch, not host
-    callbacks).
-    """
+    """A pure function ``fn(t, key) -> (n,)`` as an input (static)."""
 
     fn: Callable
     n: int = 0
-    blockwise: bool = False
-
-    def __post_init__(self):
-        if not isinstance(self.blockwise, bool):
-            raise TypeError(f"Function.blockwise must be True or False, got "
-                            f"{self.blockwise!r}")
 
     def __call__(self, t, key, dtype=None):
         out = self.fn(t, key)
         return out if dtype is None else out.astype(dtype)
 
 
-jax.tree_util.register_dataclass(Function, data_fields=[], meta_fields=["fn", "n", "blockwise"])
+jax.tree_util.register_dataclass(Function, data_fields=[], meta_fields=["fn", "n"])
 
 
 def as_input(inputs, n):
