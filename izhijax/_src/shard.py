@@ -616,8 +616,7 @@ def _indexed_propagate(spec, arrays, fired, spikes, overflow, s0, s1, n, m):
 
         def event(size):        # connectivity._dense_forward's event path (spikes[idx] = 1)
             idx, valid = indices(size)
-            coef = jnp.where(valid, jnp.ones((), dtype), 0)
-            return jnp.dot(coef, w[idx], precision="highest")
+            return connectivity.sum_rows(jnp.where(valid, jnp.ones((), dtype), 0), w, idx)
 
         full = lambda: connectivity._dense_full(w, src())
     else:
