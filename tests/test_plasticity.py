@@ -391,6 +391,45 @@ def test_freeze_keeps_the_learned_weights_and_runs(resumed):
         izj.freeze(net, state.replace(synapses=state.synapses[:1]))
 
 
+def test_gradient_into_learned_weights_warns_and_the_frozen_network_has_one(resumed):
+    """The learned weights carry no gradient: differentiating with respect to a plastic
+    projection's weights gives zero, and simulate says so (a warning naming the projection);
+    with respect to a neuron parameter it stays quiet. Frozen (izj.freeze), the same weights
+    have a gradient."""
+    import warnings
+    import jax.numpy as jnp
+    net, stim, key = resumed["net"], resumed["stim"], resumed["key"]
+    p = net.projection("STDP")
+
+    def spikes_with(net, w, k):
+        q = net.projections[k].replace(
+            weights=net.projections[k].weights.replace(w=w))
+        other = net.replace(projections=net.projections[:k] + (q,) + net.projections[k + 1:])
+        _, rec = izj.simulate(other, key, 100, inputs=stim, record_v=(), record_spikes=False)
+        return jnp.sum(rec.counts)
+
+    with pytest.warns(UserWarning, match="projection 'STDP' learns its weights .*zero"):
+        g = jax.grad(spikes_with, argnums=1)(net, p.weights.w, 0)
+    assert float(jnp.max(jnp.abs(g))) == 0.0
+
+    def spikes_a(scale):
+        pops = tuple(q.replace(params={**q.params, "a": q.params["a"] * scale})
+                     for q in net.populations)
+        _, rec = izj.simulate(net.replace(populations=pops), key, 100, inputs=stim,
+                              record_v=(), record_spikes=False)
+        return jnp.sum(rec.counts)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(jax.grad(spikes_a)(1.0)) != 0.0
+
+    frozen, _ = izj.freeze(net, izj.init_state(net))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = jax.grad(spikes_with, argnums=1)(frozen, frozen.projection("STDP").weights.w, 0)
+    assert float(jnp.max(jnp.abs(g))) > 0.0
+
+
 def test_save_load_restores_rule_and_state(resumed, tmp_path):
     net, state, key = resumed["net"], resumed["one"], resumed["key"]
     path = izj.save(tmp_path / "run", params=net, state=state, key=key)

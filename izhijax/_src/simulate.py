@@ -252,6 +252,8 @@ def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, r
     n_steps = int(n_steps)
     _check_on_divergence(on_divergence)
     differentiable = _differentiable(differentiable, params, state, inputs)
+    if differentiable:
+        _warn_plastic_gradient(params, state)
     checkpoint = None if checkpoint is None else check_n_steps(checkpoint, "checkpoint")
     if progress and chunk_size is None:
         chunk_size = math.ceil(n_steps / 50)
@@ -302,6 +304,24 @@ def _input_chunk(inputs, start, length):
     if inputs is None or isinstance(inputs, Input):
         return inputs
     return inputs[start:start + length]
+
+
+def _warn_plastic_gradient(params, state):
+    """Warn when a plastic projection's learned weights are being differentiated: the run uses
+    them without a gradient (the learning rule is not differentiated), so a gradient with
+    respect to them, or to the weights they start from, would be zero without a word."""
+    from jax._src.interpreters.ad import JVPTracer, LinearizeTracer
+    for k, p in enumerate(params.projections):
+        if p.plasticity is None:
+            continue
+        w = state.synapses[k].get("w") if isinstance(state.synapses[k], dict) else None
+        if any(isinstance(x, (JVPTracer, LinearizeTracer))
+               for x in jax.tree_util.tree_leaves(w)):
+            warnings.warn(
+                f"simulate: projection {p.name!r} learns its weights ({type(p.plasticity).__name__})"
+                f" and the learned weights carry no gradient, so the gradient with respect to "
+                f"its weights is zero; to differentiate through those weights, run the network "
+                f"with them frozen (net, state = izj.freeze(net, state))", stacklevel=3)
 
 
 def _differentiable(value, params, state, inputs):
