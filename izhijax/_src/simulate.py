@@ -306,17 +306,19 @@ def _input_chunk(inputs, start, length):
     return inputs[start:start + length]
 
 
+_AD_TRACERS = ("JVPTracer", "LinearizeTracer")
+"""JAX's tracers of a value being differentiated (``jax.grad``, ``jvp``, ``linearize``)."""
+
+
 def _warn_plastic_gradient(params, state):
     """Warn when a plastic projection's learned weights are being differentiated: the run uses
     them without a gradient (the learning rule is not differentiated), so a gradient with
     respect to them, or to the weights they start from, would be zero without a word."""
-    from jax._src.interpreters.ad import JVPTracer, LinearizeTracer
     for k, p in enumerate(params.projections):
         if p.plasticity is None:
             continue
         w = state.synapses[k].get("w") if isinstance(state.synapses[k], dict) else None
-        if any(isinstance(x, (JVPTracer, LinearizeTracer))
-               for x in jax.tree_util.tree_leaves(w)):
+        if any(type(x).__name__ in _AD_TRACERS for x in jax.tree_util.tree_leaves(w)):
             warnings.warn(
                 f"simulate: projection {p.name!r} learns its weights ({type(p.plasticity).__name__})"
                 f" and the learned weights carry no gradient, so the gradient with respect to "
