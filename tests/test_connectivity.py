@@ -201,3 +201,23 @@ def test_event_dense_reads_and_scales_as_its_dense_view():
     with pytest.raises(TypeError, match="EventDense weights combine with numbers or arrays"):
         ev * ev
     assert isinstance(jnp.asarray(g) * ev, connectivity.EventDense)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_sum_rows_is_the_product_bit_for_bit_for_spikes(dtype):
+    """The event path's sum of the fired rows (row by row up to ``_UNROLL`` rows, the product
+    above) equals ``coef @ w[idx]`` bit for bit for 0/1 coefficients, at and around the switch
+    between the two; inside a scan as the engine runs it."""
+    from izhijax._src.connectivity import _UNROLL, sum_rows
+    rng = np.random.default_rng(3)
+    n = 500
+    w = jnp.asarray(rng.normal(size=(n, n)) * rng.random((n, n)), dtype)
+    for size in (1, 8, _UNROLL - 1, _UNROLL, _UNROLL + 1, 62):
+        idx = jnp.asarray(np.sort(rng.integers(0, n, (200, size)), axis=1), jnp.int32)
+        coef = jnp.asarray(rng.random((200, size)) < 0.7, dtype)
+        scan = lambda f: jax.jit(lambda c, i: jax.lax.scan(
+            lambda _, x: (None, f(x[0], w, x[1])), None, (c, i))[1])
+        got = scan(sum_rows)(coef, idx)
+        want = scan(lambda c, w, i: jnp.dot(c, w[i], precision="highest"))(coef, idx)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want), err_msg=f"size {size}")
+        assert float(jnp.max(jnp.abs(got))) > 0
