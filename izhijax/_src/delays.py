@@ -334,29 +334,48 @@ def maybe(pred, fn, carry):
     return jax.lax.while_loop(lambda s: s[0], body, (jnp.asarray(pred), carry))[1]
 
 
-def _pad_rows(x, rows, fill):
-    extra = rows - x.shape[0]
-    if extra == 0:
-        return x
-    return jnp.concatenate([x, jnp.full((extra,) + x.shape[1:], fill, x.dtype)])
+def chunk_scatter(fn, chunk, count, target, lists, fills, *rest):
+    """``target`` (any shape) plus the scatter-add of the first ``count`` rows of ``lists``.
 
+    ``fn(m, *rows, *rest) -> (ids, val)`` gives, for ``m`` rows of each of ``lists``, flat ids
+    into ``target`` (out of range: dropped) and the values to add; rows past ``count`` must add
+    nothing (padding, as the rows of ``fills``). The rows go ``chunk`` at a
+    time (``lists`` padded with ``fills``), in order, in one ``while_loop`` of
+    ``ceil(count / chunk)`` iterations that XLA runs in place on ``target``; the additions are
+    those of the whole list in the same order (the same bits), with the work of the rows that
+    hold something. Under ``vmap``: the whole list, for the whole batch.
 
-def _rung_lists(fn, sizes, fills, count, *args):
-    """``fn(m, *args)`` (arrays of ``m`` leading rows) for the smallest ``m`` of ``sizes`` with
-    ``count <= m``, padded with ``fills`` to ``sizes[-1]`` rows (``lax.switch``); under ``vmap``
-    ``fn(sizes[-1], ...)`` for the whole batch (a switch would run every rung)."""
-    def one(count, *args):
-        def branch(m):
-            return tuple(_pad_rows(x, sizes[-1], f) for x, f in zip(fn(m, *args), fills))
-        if len(sizes) == 1:
-            return branch(sizes[0])
-        index = jnp.sum(count > jnp.asarray(sizes[:-1], jnp.int32))
-        return jax.lax.switch(index, [partial(branch, m) for m in sizes])
+    The plasticity's event updates of a 640 kB table go through it (polychronization network:
+    chunks of 20 of 333 arriving (source, delay) pairs, 8 of 33 fired targets; 0.8x the step
+    of one padded list each, bitwise the same).
+    """
+    shape = target.shape
+    n = lists[0].shape[0]
+    k = -(-n // chunk)
 
-    def every(count, *args):
-        return tuple(fn(sizes[-1], *args))
+    def add(m, args, tgt):
+        ids, val = fn(m, *args)
+        return tgt.reshape(-1).at[ids.reshape(-1)].add(val.reshape(-1),
+                                                       mode="drop").reshape(shape)
 
-    return _batchable(one, every)(count, *args)
+    nl = len(lists)
+
+    def one(count, target, *args):
+        lists, rest = args[:nl], args[nl:]
+        padded = [jnp.concatenate([x, jnp.full((k * chunk - n,) + x.shape[1:], f, x.dtype)])
+                  for x, f in zip(lists, fills)]
+
+        def body(c):
+            i, tgt = c
+            part = [jax.lax.dynamic_slice_in_dim(x, i * chunk, chunk) for x in padded]
+            return i + 1, add(chunk, tuple(part) + tuple(rest), tgt)
+        return jax.lax.while_loop(lambda c: (c[0] * chunk < count) & (c[0] < k), body,
+                                  (jnp.zeros((), jnp.int32), target))[1]
+
+    def every(count, target, *args):
+        return add(n, args, target)
+
+    return _batchable(one, every)(count, target, *lists, *rest)
 
 
 class Arrivals:
@@ -402,22 +421,22 @@ class Arrivals:
         overflow = jnp.any(ring["over"]) | (pairs > K2)
         return cls(src, dly, ring["spikes"], slots, overflow, fmt, pairs)
 
-    def event_ids(self, enabled=True):
-        """Event path: ``(ids, post, valid)`` of shape ``(K2, L)`` (``ids`` flat into the
-        table, padding its size; ``post`` padding ``n_post``) of the synapses delivering now;
-        none where ``enabled`` is False."""
-        fmt = self.fmt
-        D, L = fmt.max_delay, fmt.width
-        valid = (self.src < self.n_pre) & enabled
-        r = jnp.where(valid, self.src, 0)
-        ids = ((r * D + self.dly) * L)[:, None] + jnp.arange(L, dtype=jnp.int32)
-        post = fmt.post.reshape(-1)[ids]
-        ok = valid[:, None] & (post < fmt.n_post)
-        return jnp.where(ok, ids, fmt.post.size), jnp.where(ok, post, fmt.n_post), ok
-
     def full_mask(self):
         """All-synapse path: which synapses deliver now, bool ``(n_pre, D, L)``."""
         return (self.spikes.T[:, :, None] != 0) & (self.fmt.post < self.fmt.n_post)
+
+
+def event_ids(fmt, src, dly, enabled=True):
+    """``(ids, post, valid)``, ``(m, L)`` each, of the synapses of the (source, delay) pairs
+    ``src``, ``dly`` ``(m,)`` (source padding ``n_pre``): flat ids into the table (padding its
+    size) and targets (padding ``n_post``); none where ``enabled`` is False."""
+    D, L = fmt.max_delay, fmt.width
+    valid = (src < fmt.n_pre) & enabled
+    r = jnp.where(valid, src, 0)
+    ids = ((r * D + dly) * L)[:, None] + jnp.arange(L, dtype=jnp.int32)
+    post = fmt.post.reshape(-1)[ids]
+    ok = valid[:, None] & (post < fmt.n_post)
+    return jnp.where(ok, ids, fmt.post.size), jnp.where(ok, post, fmt.n_post), ok
 
 
 def arrival_capacity(max_delay, capacity):
@@ -456,7 +475,8 @@ def _rungs(k2):
     (the polychronization network: 20, 83, 333 (source, delay) pairs for the excitatory
     projection, 8, 32 for the inhibitory one; a step delivers through the smallest that holds
     its pairs: its step 1.2x faster than with ``k2`` alone, compile time +0.1 s; the
-    plasticity's potentiation: 8, 33 fired targets)."""
+    plasticity's depression and potentiation go through the smallest rung as a chunk size,
+    :func:`chunk_scatter`)."""
     sizes, m = [k2], k2
     while m // 4 >= 8:
         m //= 4
