@@ -249,7 +249,7 @@ class Plasticity:
     projection; ``"w"`` is the learned weights, shaped as ``Delayed.w``)::
 
         syn = rule.init(weights)                                  # at t = 0
-        syn = rule.on_arrival(syn, weights, arrivals, t)          # step t, before the update
+        syn = rule.on_arrival(syn, weights, arrivals, t, dt)      # step t, before the update
         syn = rule.after_step(syn, weights, pre, post, t, key, dt)  # step t, after the reset
 
     ``arrivals`` says which synapses deliver at step ``t``
@@ -263,7 +263,7 @@ class Plasticity:
     def init(self, weights):
         raise NotImplementedError
 
-    def on_arrival(self, syn, weights, arrivals, t):
+    def on_arrival(self, syn, weights, arrivals, t, dt):
         raise NotImplementedError
 
     def after_step(self, syn, weights, pre, post, t, key, dt):

@@ -126,7 +126,7 @@ def advance(state, net, key, i_ext=None, z=None, low=None, propagate=None, sourc
         arrivals = delays.Arrivals.at(fmt, syn, state.t)
         if rule is not None:    # learning first: the spikes deliver the updated weights (as
             # NEST's STDP synapses; in spnet only the once-a-second update changes them)
-            syn = synapses[k] = rule.on_arrival(syn, fmt, arrivals, state.t)
+            syn = synapses[k] = rule.on_arrival(syn, fmt, arrivals, state.t, cfg.dt)
         w = fmt.w if rule is None else jax.lax.stop_gradient(syn["w"])
         current = current.at[t0:t1].set(delays.arrive(fmt, w, arrivals, current[t0:t1]))
     crossing = cfg.threshold_grad == "crossing"

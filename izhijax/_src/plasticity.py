@@ -128,7 +128,7 @@ class TraceRule(Plasticity):
         return jnp.where(weights.mask(), jnp.clip(w, self.w_min, self.w_max), 0)
 
     # -- the step -------------------------------------------------------------------------------
-    def on_arrival(self, syn, weights, arrivals: Arrivals, t):
+    def on_arrival(self, syn, weights, arrivals: Arrivals, t, dt=1.0):
         """Start of step ``t``, in ``spnet``'s order: a pending consolidation (due after step
         ``t - 1``), then potentiation of the synapses onto the target neurons that fired at step
         ``t - 1``, then depression, ``target -= post trace``, at every synapse delivering now.
@@ -137,6 +137,7 @@ class TraceRule(Plasticity):
         step with more spikes, takes the all-synapse path in a loop of 0 or 1 iterations placed
         first, so XLA updates the tables in place (:func:`izhijax._src.delays.maybe`).
         """
+        syn = self._pre_trace(syn, weights, arrivals, t, dt)
         post = _lin(syn["post"])
         K = self._post_capacity(weights)
         slow_pot = (jnp.sum(post != 0, dtype=jnp.int32) > K) | arrivals.overflow
@@ -160,6 +161,25 @@ class TraceRule(Plasticity):
         if not self.eligibility:
             target = self._clip(target, weights)
         return {**syn, **tables, name: target, "pending": jnp.zeros((), bool)}
+
+    def _pre_trace(self, syn, weights, arrivals, t, dt):
+        """The pre trace as of step ``t`` (row ``t mod (D + 1)`` of the ring ``x_pre``): the row
+        of step ``t - 1`` decayed, and jumped by the source's spikes of step ``t - 1`` (read off
+        the projection's spike ring). Written first thing in the step, before the step's loops
+        read the ring, so that XLA updates it in place (written at the end of the previous step,
+        after those reads, it cost two copies of the ring per step). A state saved after step
+        ``t - 1`` with the row already written (as before 2026-12-04) gets the same value."""
+        D = weights.max_delay
+        ring = syn["x_pre"]
+        dtype = ring.dtype
+        dp = jnp.asarray(self.decay_plus(dt), dtype)
+        pre = _lin(arrivals.ring[arrivals.slots[0]])            # the spikes of step t - 1
+        x = dp * ring[jnp.mod(t - 1, D + 1).astype(jnp.int32)]
+        if self.all_to_all:
+            x = x + self.a_plus * pre.astype(dtype)
+        else:
+            x = jnp.where(pre != 0, jnp.asarray(self.a_plus, dtype), x)
+        return {**syn, "x_pre": ring.at[jnp.mod(t, D + 1).astype(jnp.int32)].set(x)}
 
     def flush(self, syn, weights):
         """A consolidation due after the last step of a run, applied (the state after ``k``
@@ -217,34 +237,27 @@ class TraceRule(Plasticity):
         return jnp.where(mask, target + rows.T[:, :, None], target)
 
     def after_step(self, syn, weights, pre, post, t, key, dt, post_all=None):
-        """End of step ``t``: decay the traces, modulate (dopamine), mark a consolidation due
-        after this step, then let this step's spikes jump the traces (and keep the target's
-        spikes for the next step's potentiation).
+        """End of step ``t``: decay the post trace, modulate (dopamine), mark a consolidation
+        due after this step, then let this step's spikes jump the post trace (and keep the
+        target's spikes for the next step's potentiation). The pre trace of step ``t + 1`` is
+        written at the start of that step (:meth:`_pre_trace`).
 
         ``post_all``: the spikes of the whole target, where ``post`` is only part of it (a
         neuron-sharded run, :mod:`izhijax._src.shard`, gives each device its own targets'
         spikes); the modulation (a reward that watches a target neuron) reads it."""
         pre, post = _lin(pre), _lin(post)
-        D = weights.max_delay
         dtype = syn["x_post"].dtype
-        dp, dm = (jnp.asarray(f(dt), dtype) for f in (self.decay_plus, self.decay_minus))
-        ring = syn["x_pre"]
-        now = jnp.mod(t, D + 1).astype(jnp.int32)
-        nxt = jnp.mod(t + 1, D + 1).astype(jnp.int32)
-        x_pre = dp * ring[now]
+        dm = jnp.asarray(self.decay_minus(dt), dtype)
         x_post = dm * syn["x_post"]
         syn = self.modulate(syn, weights, pre, post if post_all is None else _lin(post_all), t,
                             key, dt)
         if self.period_steps(dt) is not None:
             syn = {**syn, "pending": jnp.mod(t + 1, self.period_steps(dt)) == 0}
         if self.all_to_all:
-            x_pre = x_pre + self.a_plus * pre.astype(dtype)
             x_post = x_post + self.a_minus * post.astype(dtype)
         else:
-            x_pre = jnp.where(pre != 0, jnp.asarray(self.a_plus, dtype), x_pre)
             x_post = jnp.where(post != 0, jnp.asarray(self.a_minus, dtype), x_post)
-        return {**syn, "x_pre": ring.at[nxt].set(x_pre), "x_post": x_post,
-                "post": post.astype(dtype)}
+        return {**syn, "x_post": x_post, "post": post.astype(dtype)}
 
     def period_steps(self, dt):
         """Steps between consolidations (None: the rule has none)."""
