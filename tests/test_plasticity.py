@@ -355,6 +355,30 @@ def test_resume_is_bitwise(resumed):
     assert int(syn[1]["reward"]["rewards"]) > 0 and float(syn[1]["da"]) > 0, "rewards paid"
 
 
+def test_the_next_steps_pre_trace_row_is_written_before_it_is_read(resumed):
+    """The row ``t mod (D + 1)`` of the pre-trace ring is written at the start of step ``t``
+    (from step ``t - 1``'s row and spikes) before any read: whatever it holds in the state
+    (123 here; the trace itself in states saved before 2026-12-04, which wrote it at the end of
+    step ``t - 1``), the next 100 steps are the same bit for bit."""
+    import dataclasses
+    import jax.numpy as jnp
+    net, stim, key, state = resumed["net"], resumed["stim"], resumed["key"], resumed["two"]
+    t = int(state.t)
+    synapses = []
+    for syn in state.synapses:
+        if syn is not None and "x_pre" in syn:
+            ring = np.array(syn["x_pre"])
+            ring[t % ring.shape[0]] = 123.0          # a trace no rule makes
+            syn = {**syn, "x_pre": jnp.asarray(ring)}
+        synapses.append(syn)
+    poisoned = dataclasses.replace(state, synapses=tuple(synapses))
+    a, ra = izj.simulate(net, key, 100, state=state, inputs=stim, record_v=())
+    b, rb = izj.simulate(net, key, 100, state=poisoned, inputs=stim, record_v=())
+    np.testing.assert_array_equal(np.asarray(ra.spikes), np.asarray(rb.spikes))
+    _leaves_equal(a, b, "from the state vs the state with the next row poisoned")
+    assert np.asarray(ra.spikes).sum() > 0
+
+
 def test_freeze_keeps_the_learned_weights_and_runs(resumed):
     net, state, key, stim = resumed["net"], resumed["one"], resumed["key"], resumed["stim"]
     frozen, fstate = izj.freeze(net, state)
