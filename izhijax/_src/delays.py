@@ -337,7 +337,7 @@ def maybe(pred, fn, carry):
 def chunk_scatter(fn, chunk, count, target, lists, fills, *rest):
     """``target`` (any shape) plus the scatter-add of the first ``count`` rows of ``lists``.
 
-    ``fn(m, *rows, *rest) -> (ids, val)`` gives, for ``m`` rows of each of ``lists``, flat ids
+    ``fn(*rows, *rest) -> (ids, val)`` gives, for the same rows of each of ``lists``, flat ids
     into ``target`` (out of range: dropped) and the values to add; rows past ``count`` must add
     nothing (padding, as the rows of ``fills``). The rows go ``chunk`` at a
     time (``lists`` padded with ``fills``), in order, in one ``while_loop`` of
@@ -353,8 +353,8 @@ def chunk_scatter(fn, chunk, count, target, lists, fills, *rest):
     n = lists[0].shape[0]
     k = -(-n // chunk)
 
-    def add(m, args, tgt):
-        ids, val = fn(m, *args)
+    def add(args, tgt):
+        ids, val = fn(*args)
         return tgt.reshape(-1).at[ids.reshape(-1)].add(val.reshape(-1),
                                                        mode="drop").reshape(shape)
 
@@ -368,12 +368,12 @@ def chunk_scatter(fn, chunk, count, target, lists, fills, *rest):
         def body(c):
             i, tgt = c
             part = [jax.lax.dynamic_slice_in_dim(x, i * chunk, chunk) for x in padded]
-            return i + 1, add(chunk, tuple(part) + tuple(rest), tgt)
+            return i + 1, add(tuple(part) + tuple(rest), tgt)
         return jax.lax.while_loop(lambda c: (c[0] * chunk < count) & (c[0] < k), body,
                                   (jnp.zeros((), jnp.int32), target))[1]
 
     def every(count, target, *args):
-        return add(n, args, target)
+        return add(args, target)
 
     return _batchable(one, every)(count, target, *lists, *rest)
 

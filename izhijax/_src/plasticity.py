@@ -128,7 +128,7 @@ class TraceRule(Plasticity):
         return jnp.where(weights.mask(), jnp.clip(w, self.w_min, self.w_max), 0)
 
     # -- the step -------------------------------------------------------------------------------
-    def on_arrival(self, syn, weights, arrivals: Arrivals, t, dt=1.0):
+    def on_arrival(self, syn, weights, arrivals: Arrivals, t, dt):
         """Start of step ``t``, in ``spnet``'s order: a pending consolidation (due after step
         ``t - 1``), then potentiation of the synapses onto the target neurons that fired at step
         ``t - 1``, then depression, ``target -= post trace``, at every synapse delivering now.
@@ -271,14 +271,14 @@ class TraceRule(Plasticity):
         return syn
 
 
-def _ltd_lists(weights, m, src, dly, x_post, enabled):
-    """Depression at ``m`` arriving (source, delay) pairs: flat table ids and ``-post trace``
-    of each synapse's target, ``(m, L)`` each."""
+def _ltd_lists(weights, src, dly, x_post, enabled):
+    """Depression at the arriving (source, delay) pairs ``src``, ``dly`` ``(m,)``: flat table
+    ids and ``-post trace`` of each synapse's target, ``(m, L)`` each."""
     ids, post, ok = delays.event_ids(weights, src, dly, enabled)
     return ids, -jnp.where(ok, x_post[jnp.minimum(post, weights.n_post - 1)], 0)
 
 
-def _pot_lists(size, m, idx, ok, incoming, i_pre, dly, ring, t):
+def _pot_lists(size, idx, ok, incoming, i_pre, dly, ring, t):
     """Potentiation of ``m`` fired targets ``idx`` ``(m,)``: flat table ids (``size``: none)
     and the pre trace as of the arrival that each synapse adds, ``(m, max_in)`` each."""
     rows = jnp.minimum(idx, incoming.shape[0] - 1)
