@@ -15,6 +15,9 @@ would pass the time budget is recorded with its reason, never dropped):
   (``jax.grad``, checkpointed) and its forward-only time.
 * ``shard``: the scaled N = 1e6 network split over every device present (``izhijax.shard``), bitwise
   compared with the one-device run, time per simulated second and exchange volume.
+* ``poly``: the Izhikevich (2006) polychronization network (per-synapse delays, STDP), float32: the
+  compiled one-second loop of ``izj.polychronization.run`` as ``polychronization_bench.py`` times
+  it (issue 12's figure on a GPU), compile time and seconds per simulated second.
 
     bash experiments/gpu/run.sh                 # writes experiments/out/gpu/gpu.json
     python experiments/gpu/gpu_bench.py --smoke  # small sizes, 200 steps, any machine, for tests
@@ -174,6 +177,32 @@ def shard(args):
             "balance": part.balance, "partition": part.table(), "stats": _jsonable(stats)}
 
 
+def poly(args):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import izhijax as izj
+    from izhijax._src import engine
+    net, stim = izj.polychronization2006(jax.random.key(0), dtype=jnp.float32)
+    key, state, e = jax.random.key(1), izj.init_state(net), jnp.zeros(0, jnp.int32)
+    n_steps = args.steps
+    t0 = time.perf_counter()
+    run = engine.run_jit.lower(net, key, state, stim, e, e, n_steps=n_steps,
+                               record_spikes=False).compile()
+    compile_s = time.perf_counter() - t0
+    state, out = run(net, key, state, stim, e, e)          # a warm-up second
+    jax.block_until_ready(state)
+    seconds, spikes = args.poly_seconds, 0
+    t0 = time.perf_counter()
+    for _ in range(seconds):
+        state, out = run(net, key, state, stim, e, e)
+        spikes += int(np.asarray(out.counts).sum())
+    jax.block_until_ready(state)
+    wall = time.perf_counter() - t0
+    return {"compile_s": compile_s, "s_per_sim_s": wall / (seconds * n_steps * 1e-3),
+            "seconds": seconds, "spikes_per_s": spikes / seconds}
+
+
 def _jsonable(x):
     """``x`` as JSON values: NamedTuples and dataclasses as dicts, arrays as lists, else repr."""
     import dataclasses
@@ -217,7 +246,7 @@ def main(argv=None):
     ap.add_argument("--smoke", action="store_true",
                     help="small sizes, 200 steps per run (any machine; for the tests)")
     ap.add_argument("--budget", type=float, default=270.0, help="seconds for the whole run")
-    ap.add_argument("--sections", default="fig3,scaled,sweep,grad,shard")
+    ap.add_argument("--sections", default="fig3,scaled,sweep,grad,shard,poly")
     args = ap.parse_args(argv)
     args.repeats = 2 if args.smoke else 5
     args.steps = 200 if args.smoke else 1000
@@ -225,6 +254,7 @@ def main(argv=None):
     args.sizes = [2000] if args.smoke else [100_000, 1_000_000, 4_000_000]
     args.batch = 8 if args.smoke else 1024
     args.shard_n = 2000 if args.smoke else 1_000_000
+    args.poly_seconds = 1 if args.smoke else 5
     OUT = args.out
     os.makedirs(os.path.dirname(os.path.abspath(OUT)), exist_ok=True)
     import jax
