@@ -11,15 +11,22 @@ The implementation lives in the private package ``izhijax._src``; what is public
 ``izhijax.plasticity``, ``izhijax.inputs``, ``izhijax.polychronization``, ``izhijax.groups``,
 ``izhijax.traces`` and ``izhijax.shard``.
 
-Imports are lazy (PEP 562): ``import izhijax`` loads neither JAX nor any of ``izhijax._src``; the first
-use of a name (``izj.simulate``, ``izj.sweep``, ...) imports the module that defines it. So the
-``izhijax`` command starts (``--help``, a bad flag) without importing JAX.
+Imports are lazy (PEP 562): ``import izhijax`` loads neither JAX nor any of ``izhijax._src`` but
+``izhijax._src.determinism``, which asks XLA for deterministic GPU scatters (runs reproducible bit
+for bit on GPUs; ``IZHIJAX_GPU_DETERMINISTIC=0`` to leave ``XLA_FLAGS`` alone); the first use of a
+name (``izj.simulate``, ``izj.sweep``, ...) imports the module that defines it. So the ``izhijax``
+command starts (``--help``, a bad flag) without importing JAX.
 """
 
 import importlib
 from typing import TYPE_CHECKING
 
 __version__ = "0.2.0"
+
+# GPU runs reproducible bit for bit: XLA's deterministic scatters, asked for before JAX starts
+# (izhijax._src.determinism; IZHIJAX_GPU_DETERMINISTIC=0 leaves XLA_FLAGS alone).
+from ._src import determinism as _determinism  # noqa: E402
+_determinism.ensure()
 
 # Public name -> module that defines it (relative to this package). Namespaces map to themselves.
 _LAZY = {}

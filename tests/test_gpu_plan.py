@@ -25,3 +25,5 @@ def test_gpu_plan_smoke_on_two_cpu_devices(tmp_path):
     assert data["fig3"]["event"]["spikes"] == data["fig3"]["dense"]["spikes"] > 1000
     assert data["sweep"]["networks"] == 8
     assert data["shard"]["devices"] == 2 and data["shard"]["equal_counts"] is True
+    assert data["shard"]["equal_v"] is True
+    assert "--xla_gpu_deterministic_ops=true" in data["xla_flags"]

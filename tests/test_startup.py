@@ -1,7 +1,8 @@
 """Start-up of the ``izhijax`` command and the lazy package: ``--help`` loads no JAX.
 
-``import izhijax`` imports nothing of ``izhijax._src`` (PEP 562 ``__getattr__``); the first use of a
-public name imports its module. The command imports JAX only when a subcommand runs, and turns on
+``import izhijax`` imports nothing of ``izhijax._src`` but ``izhijax._src.determinism`` (a few lines
+of ``os.environ``, no JAX; PEP 562 ``__getattr__``); the first use of a public name imports its
+module. The command imports JAX only when a subcommand runs, and turns on
 JAX's persistent compilation cache then (``IZHIJAX_NO_CACHE=1`` turns it off; tests/conftest.py sets
 it, so the other tests write no cache).
 """
@@ -20,6 +21,7 @@ NO_JAX = """
 import sys
 {code}
 loaded = sorted(m for m in sys.modules if m == "jax" or m.startswith(("jax.", "jaxlib", "izhijax._src.")))
+loaded = [m for m in loaded if m != "izhijax._src.determinism"]
 assert loaded in ([], ["izhijax._src.cli"]), loaded
 print("no jax")
 """
@@ -108,3 +110,47 @@ def test_fig3_fills_the_persistent_cache_and_prints_its_time_split(tmp_path):
     line = next(ln for ln in r.stdout.splitlines() if ln.strip().startswith("time"))
     for part in ("python", "import", "build", "compile", "run", "summary", "plot"):
         assert f" {part} " in line, line
+
+
+# --- XLA's deterministic GPU scatters, asked for at import (izhijax._src.determinism) -----------
+
+FLAGS = """
+import os, warnings
+warnings.simplefilter("error")
+{before}
+import izhijax
+print(repr(os.environ.get("XLA_FLAGS")))
+"""
+
+
+def _flags(before="", **env):
+    base = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "IZHIJAX_GPU_DETERMINISTIC")}
+    r = subprocess.run([sys.executable, "-c", FLAGS.format(before=before)], capture_output=True,
+                       text=True, timeout=120, env={**base, **env})
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_import_asks_xla_for_deterministic_gpu_scatters():
+    assert _flags() == repr("--xla_gpu_deterministic_ops=true")
+    # the user's flags are kept, the flag appended; JAX then starts with both
+    out = _flags("", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    assert out == repr("--xla_force_host_platform_device_count=2 --xla_gpu_deterministic_ops=true")
+    code = "import jax; print(len(jax.devices()))"
+    r = subprocess.run([sys.executable, "-c", "import izhijax\n" + code], capture_output=True,
+                       text=True, timeout=120,
+                       env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert r.returncode == 0 and r.stdout.strip() == "2", r.stderr
+
+
+def test_deterministic_flag_is_the_users_choice_where_named_or_switched_off():
+    assert _flags("", XLA_FLAGS="--xla_gpu_deterministic_ops=false") == repr(
+        "--xla_gpu_deterministic_ops=false")
+    assert _flags("", IZHIJAX_GPU_DETERMINISTIC="0") == "None"
+
+
+def test_too_late_once_jax_runs_left_alone_and_silent_on_cpu():
+    # JAX's backend started first: XLA_FLAGS is read already, so it is left as it was (on a GPU
+    # a warning says runs are not reproducible; here, on CPU, nothing to say: the filter above
+    # turns any warning into an error)
+    assert _flags("import jax; jax.numpy.ones(1)") == "None"

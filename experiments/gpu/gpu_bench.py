@@ -161,20 +161,26 @@ def shard(args):
     params = izj.scaled_izhikevich2003(jax.random.key(0), n, k=args.k, dtype=jnp.float32)
     key = jax.random.key(1)
     devices = jax.devices()
-    t0 = time.perf_counter()
-    _, ref = izj.simulate(params, key, n_steps, record_v=(), record_spikes=False)
-    one = time.perf_counter() - t0
+    kw = dict(record_v=(), record_spikes=False)
+    run, _ = izj.compile_simulation(params, key, n_steps, **kw)
+    one = _median_time(run, max(1, args.repeats // 2))
+    ref_final, ref = run()
     part = izj.shard.partition(params, len(devices))
-    kw = dict(mesh=devices, record_v=(), record_spikes=False)
-    izj.shard.simulate(params, key, n_steps, **kw)                     # compile
+    izj.shard.simulate(params, key, n_steps, mesh=devices, **kw)        # compile
     t0 = time.perf_counter()
-    _, rec, stats = izj.shard.simulate(params, key, n_steps, stats=True, **kw)
+    final, rec, stats = izj.shard.simulate(params, key, n_steps, mesh=devices, stats=True, **kw)
     jax.block_until_ready(rec.counts)
-    many = time.perf_counter() - t0
-    return {"devices": len(devices), "n": n, "one_device_s_incl_compile": one,
-            "sharded_s_per_sim_s": many / (n_steps * 1e-3),
+    call = time.perf_counter() - t0
+    v = lambda f: np.concatenate([np.asarray(x["v"]).ravel() for x in f.neurons])
+    return {"devices": len(devices), "n": n,
+            "one_device_s_per_sim_s": one / (n_steps * 1e-3),
+            "sharded_compiled_s_per_sim_s": stats.seconds / (n_steps * 1e-3),
+            "sharded_call_s_per_sim_s": call / (n_steps * 1e-3),
+            "host_split_s": call - stats.seconds,
             "equal_counts": bool(np.array_equal(np.asarray(ref.counts), np.asarray(rec.counts))),
-            "balance": part.balance, "partition": part.table(), "stats": _jsonable(stats)}
+            "equal_v": bool(np.array_equal(v(ref_final), v(final))),
+            "mean_exchange_bytes": stats.mean_bytes, "overflow_steps": stats.overflow_steps,
+            "balance": part.balance, "partition": part.table()}
 
 
 def poly(args):
@@ -257,8 +263,10 @@ def main(argv=None):
     args.poly_seconds = 1 if args.smoke else 5
     OUT = args.out
     os.makedirs(os.path.dirname(os.path.abspath(OUT)), exist_ok=True)
+    import izhijax  # noqa: F401  (first: it asks XLA for deterministic GPU scatters)
     import jax
     RESULT.update(machine=platform.node(), python=platform.python_version(),
+                  xla_flags=os.environ.get("XLA_FLAGS", ""),
                   jax=jax.__version__, backend=jax.default_backend(),
                   devices=[str(d) for d in jax.devices()], smoke=args.smoke,
                   steps=args.steps)
