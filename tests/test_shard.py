@@ -6,6 +6,7 @@ worker: ``python tests/test_shard.py devices``), and the multi-process compariso
 processes joined by ``jax.distributed`` with gloo CPU collectives (``... process I PORT OUT``).
 """
 
+import dataclasses
 import json
 import os
 import socket
@@ -395,6 +396,25 @@ def test_one_device_equals_simulate():
     final, rec, stats = izj.shard.simulate(net, key, 60, stats=True, **RECORD)
     assert differences(ref, fingerprint(final, rec)) == []
     assert isinstance(rec, izj.Recording) and stats.bytes.shape == (60,)
+
+
+def test_the_split_of_a_network_is_reused_and_never_stale():
+    """The host split of the weights is kept for the next call with the same arrays: the same
+    bits again; new weight values (another array) are split anew and give that network's run;
+    the entry goes with its arrays."""
+    import gc
+    net = make_net("sparse")
+    key = jax.random.key(1)
+    runs = [fingerprint(*izj.shard.simulate(net, key, 60, **RECORD)) for _ in range(2)]
+    assert len(_shard._SPLIT) == 1 and differences(runs[0], runs[1]) == []
+    w2 = net.weights.w * 1.5
+    net2 = net.replace(weights=dataclasses.replace(net.weights, w=w2))
+    ref2 = fingerprint(*izj.simulate(net2, key, 60, **RECORD))
+    assert differences(ref2, fingerprint(*izj.shard.simulate(net2, key, 60, **RECORD))) == []
+    assert differences(ref2, runs[0]) != []                 # a different network indeed
+    del net2, w2
+    gc.collect()
+    assert len(_shard._SPLIT) == 0
 
 
 def test_partition_blocks_balance_and_exchange():
