@@ -957,6 +957,10 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
             :func:`default_exchange`; ``()`` always gathers the 0/1 spikes).
         stats: also return a :class:`Stats` (exchange per step, the partition).
 
+    The split of the weights over the devices (host NumPy over every synapse) is kept for the
+    next call with the same weight arrays, with its copy on the devices, until one of those
+    arrays is freed or another network is split (one network's split at a time).
+
     Returns:
         ``(final_state, recording)`` in the unsharded layout, equal bit for bit to
         :func:`izhijax.simulate`'s (see the module docstring), or with ``stats=True``
