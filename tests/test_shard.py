@@ -398,6 +398,26 @@ def test_one_device_equals_simulate():
     assert isinstance(rec, izj.Recording) and stats.bytes.shape == (60,)
 
 
+def test_from_fired_is_the_binary_search_of_the_span():
+    """``_from_fired``'s counts (one reduction each, no ``searchsorted`` loop) against NumPy's
+    binary search on ascending fired lists padded with ``n``."""
+    rng = np.random.default_rng(0)
+    n = 500
+    for trial in range(40):
+        k = int(rng.integers(0, 60))
+        fired = np.sort(rng.choice(n, k, replace=False)).astype(np.int32)
+        padded = np.concatenate([fired, np.full(64 - k, n, np.int32)])
+        s0 = int(rng.integers(0, n))
+        s1 = int(rng.integers(s0 + 1, n + 1))
+        size = int(rng.integers(1, 20))
+        idx, valid, count = _shard._from_fired(jnp.asarray(padded), s0, s1, size, n)
+        p0, p1 = np.searchsorted(fired, s0), np.searchsorted(fired, s1)
+        want = fired[p0:p1][:size] - s0
+        assert int(count) == p1 - p0
+        assert np.array_equal(np.asarray(idx)[np.asarray(valid)], want)
+        assert int(np.asarray(valid).sum()) == want.size
+
+
 def test_the_split_of_a_network_is_reused_and_never_stale():
     """The host split of the weights is kept for the next call with the same arrays: the same
     bits again; new weight values (another array) are split anew and give that network's run;
