@@ -524,28 +524,36 @@ def _split_table(post, n_t, t0, lay):
     Returns ``(post (D, ..., width), real synapses per device, index)``, ``index`` the flat
     index into the table of each local entry (``-1`` for padding; the weights are
     ``_take(w, index)``).
+
+    Flat NumPy passes over the table: a running count per device gives each synapse its place
+    in its device's row, and one scatter writes every device's table (N = 1e6, K = 100 on the
+    2-core VM: 5-6 s per device count where a gather by ``nonzero`` index tuples took 11-19 s).
     """
     d, m = lay.d, lay.m
-    real = post < n_t
-    glob = np.where(real, post.astype(np.int64) + t0, 0)
-    where = lay.slot[glob]                                  # flat slot of each target
-    owner = np.where(real, where // m, -1)
-    per_dev = np.bincount(owner[real].ravel(), minlength=d)[:d]
+    shape = post.shape
+    rows, width_in = int(np.prod(shape[:-1], dtype=np.int64)), shape[-1]
+    flat = post.reshape(rows, width_in)
+    real = flat < n_t
+    where = lay.slot[np.where(real, flat.astype(np.int64) + t0, 0)]     # flat slot of each target
+    owner = where // m if d > 1 else np.zeros((), where.dtype)
+    sel = np.flatnonzero(real)                                          # flat index into post
+    own = owner.reshape(-1)[sel] if d > 1 else np.zeros(sel.size, np.int64)
+    per_dev = np.bincount(own, minlength=d)[:d]
+    pos = np.zeros((rows, width_in), np.int32)
     width = 1
     for k in range(d):
-        mine = owner == k
-        if mine.any():
-            width = max(width, int(mine.sum(-1).max()))
-    lpost = np.full((d,) + post.shape[:-1] + (width,), m, np.int32)
-    index = np.full(lpost.shape, -1, np.int64)
-    for k in range(d):
-        mine = owner == k
-        pos = np.cumsum(mine, axis=-1) - 1
-        idx = np.nonzero(mine)
-        at = (k,) + idx[:-1] + (pos[idx],)
-        lpost[at] = where[idx] - k * m
-        index[at] = np.ravel_multi_index(idx, post.shape)
-    return lpost, per_dev, index
+        mine = real if d == 1 else real & (owner == k)
+        count = np.cumsum(mine, axis=-1, dtype=np.int32)
+        if rows and width_in:
+            width = max(width, int(count[:, -1].max()))
+        np.subtract(count, 1, out=pos, where=mine)
+    dst = (own * rows + sel // width_in) * width + pos.reshape(-1)[sel]
+    lpost = np.full(d * rows * width, m, np.int32)
+    lpost[dst] = where.reshape(-1)[sel] - own * m
+    index = np.full(d * rows * width, -1, np.int64)
+    index[dst] = sel
+    out_shape = (d,) + shape[:-1] + (width,)
+    return lpost.reshape(out_shape), per_dev, index.reshape(out_shape)
 
 
 def _local_propagate(spec, arrays, spikes, gidx, t0):
