@@ -409,14 +409,7 @@ class Table(NamedTuple):
 
 _SPLIT = {}
 """The last network's split (:func:`_split`): ``{key: (tables, global tables)}``, one entry."""
-
-
-def _weakrefable(x):
-    try:
-        weakref.ref(x)
-    except TypeError:       # a Python scalar, say
-        return False
-    return True
+_FINALIZERS = []        # the entry's weakref.finalize objects, detached when it is replaced
 
 
 def _split(params, lay, mesh):
@@ -426,10 +419,12 @@ def _split(params, lay, mesh):
     The split is host NumPy over every synapse (about 12 s at N = 1e6, K = 100: far more than
     a simulated second on a GPU), so the last network's split is kept for the next call with
     the same weight arrays (the same objects, alive: the entry is dropped when one of them is
-    freed), layout, projections and mesh. Traced weights (``jax.grad``) are split every time."""
+    freed), layout, projections and mesh. Only JAX arrays are keyed so (immutable: a NumPy
+    array could be changed in place between calls); NumPy and traced weights (``jax.grad``)
+    are split every time."""
     leaves = jax.tree_util.tree_leaves([p.weights for p in params.projections])
     key = None
-    if not any(is_traced(x) for x in leaves) and all(map(_weakrefable, leaves)):
+    if all(isinstance(x, jax.Array) and not is_traced(x) for x in leaves):
         key = (tuple(map(id, leaves)), lay.d, lay.m, lay.perm.tobytes(),
                tuple((params.span(p.source), params.span(p.target), p.delay, p.name)
                      for p in params.projections),
@@ -440,10 +435,12 @@ def _split(params, lay, mesh):
     g_tables = tuple({k: _global(x, mesh, spec) for k, (x, spec) in t.arrays.items()}
                      for t in tables)
     if key is not None:
+        for f in _FINALIZERS:
+            f.detach()
         _SPLIT.clear()
         _SPLIT[key] = (tables, g_tables)
-        for x in leaves:        # an id is only reused once its object is gone
-            weakref.finalize(x, _SPLIT.pop, key, None)
+        # an id is only reused once its object is gone, and then the entry goes first
+        _FINALIZERS[:] = [weakref.finalize(x, _SPLIT.pop, key, None) for x in leaves]
     return tables, g_tables
 
 
