@@ -12,7 +12,13 @@ project's Xeon VM) took the whole step from 6.46 to 3.35 ms with the same spikes
 100 synapses on average there). Each call has a fixed cost (about 60 us there), so small networks
 are faster with :class:`~izhijax.connectivity.EventDense` or ``Sparse``.
 
-Exactness: the kernel adds the rows of the fired neurons in increasing neuron order and each row in
+On CPU, from :data:`PARALLEL_MIN_SYNAPSES` synapses on (about N = 50,000 at K = 100) and where
+numba has two threads, the pulse comes from izhijax's own two-thread numba kernel instead
+(:func:`_split_targets_kernel`, called through ``brainevent.numba_kernel``): each thread owns half
+of the targets, so the two add at once without sharing a value (0.76-0.90x brainevent's serial
+kernel at N = 100,000).
+
+Exactness: the kernels add the rows of the fired neurons in increasing neuron order and each row in
 storage order, the order of :class:`~izhijax.connectivity.Sparse`'s event path for the same
 synapses, so the pulses are the same bit for bit (tested). Spikes other than 0 and 1 (a
 :class:`~izhijax.connectivity.PreScaled` gain) take a plain-JAX path that weights every row by its
@@ -299,20 +305,87 @@ def _full(n_post, data, indices, indptr, spikes):
     return jnp.zeros(n_post, data.dtype).at[indices].add(contrib, mode="promise_in_bounds")
 
 
-def _kernel(n_post, capacity, data, indices, indptr, spikes):
-    """brainevent's event-driven kernel where the spikes are 0/1, else :func:`_full`."""
+PARALLEL_MIN_SYNAPSES = 5_000_000
+"""From this many synapses on, a CPU run with two or more numba threads propagates with
+:func:`_split_targets_kernel` (two threads) instead of brainevent's single-threaded kernel.
+Measured on the AMD EPYC 2-core VM, 2026-12-04, 200 steps of random spikes at 2.4 %, K = 100,
+float32, the two taking turns in one process (``experiments/bench/csr_parallel_ab.py``, three
+runs): N = 100,000 (10^7 synapses) 0.76-0.90x brainevent's time; N = 30,000 anywhere from 0.77x
+to 1.37x; N = 10,000 1.5-2x slower (waking the second thread costs tens of microseconds a call).
+Whole simulations at N = 100,000 (1000 steps, same process): 0.95x; against brainstate's run of
+the same network (``bench.py``, five rounds) 0.82-0.95x, from about 1.0x with the serial kernel."""
+
+
+@lru_cache(maxsize=None)
+def _split_targets_numba():
+    """The numba kernel of :func:`_split_targets_kernel`, compiled on first use."""
+    import numba
+
+    @numba.njit(parallel=True, nogil=True)
+    def mv(weights, indices, indptr, spikes, bounds, posts):
+        for part in numba.prange(bounds.shape[0] - 1):
+            lo, hi = bounds[part], bounds[part + 1]
+            for t in range(lo, hi):
+                posts[t] = 0.0
+            for i in range(spikes.shape[0]):
+                if spikes[i] != 0:
+                    for j in range(indptr[i], indptr[i + 1]):
+                        t = indices[j]
+                        if t >= lo and t < hi:
+                            posts[t] += weights[j]
+    return mv
+
+
+def _split_targets_kernel(n_post, data, indices, indptr, spikes, parts=2):
+    """The pulse of 0/1 ``spikes`` on CPU with ``parts`` numba threads, each owning a contiguous
+    block of the targets: every thread walks the fired rows in increasing neuron order and adds
+    the synapses onto its own targets in storage order. Each target therefore receives the same
+    additions in the same order as in brainevent's serial loop (the same bits, tested), no two
+    threads write one value, and the table needs no second, target-sorted copy (each thread reads
+    the fired rows whole and skips the other blocks' targets)."""
     brainevent = brainevent_module()
+    bounds = jnp.asarray(np.linspace(0, n_post, parts + 1).round().astype(np.int32))
+    call = brainevent.numba_kernel(_split_targets_numba(),
+                                   outs=jax.ShapeDtypeStruct((n_post,), data.dtype))
+    return call(data, indices, indptr, spikes, bounds)
+
+
+def _brainevent_kernel(n_post, capacity, data, indices, indptr, spikes):
+    """The pulse of 0/1 ``spikes`` by ``brainevent.binary_csrmv`` (serial on CPU)."""
+    brainevent = brainevent_module()
+    dtype = indptr.dtype
+    work = _Workspace(jnp.empty((capacity,), dtype), jnp.empty((capacity,), dtype),
+                      jnp.empty((2,), jnp.int32), capacity)
+    return brainevent.binary_csrmv(data, indices, indptr, spikes,
+                                   shape=(indptr.shape[0] - 1, n_post), workspace=work,
+                                   transpose=True).astype(data.dtype)
+
+
+def _parallel_threads():
+    """numba's thread count, 0 where numba is missing."""
+    try:
+        import numba
+    except ImportError:
+        return 0
+    return numba.get_num_threads()
+
+
+def _kernel(n_post, capacity, data, indices, indptr, spikes):
+    """brainevent's event-driven kernel where the spikes are 0/1, else :func:`_full`; on CPU from
+    :data:`PARALLEL_MIN_SYNAPSES` synapses on, :func:`_split_targets_kernel` instead."""
     if capacity is None:
         raise ValueError("CSR.task_capacity is unset: build the CSR from concrete arrays "
                          "(connectivity.csr, connectivity.to_csr), not inside a traced function")
-    n_pre = indptr.shape[0] - 1
 
-    def events():
-        dtype = indptr.dtype
-        work = _Workspace(jnp.empty((capacity,), dtype), jnp.empty((capacity,), dtype),
-                          jnp.empty((2,), jnp.int32), capacity)
-        return brainevent.binary_csrmv(data, indices, indptr, spikes, shape=(n_pre, n_post),
-                                       workspace=work, transpose=True).astype(data.dtype)
+    def brainevent_kernel():
+        return _brainevent_kernel(n_post, capacity, data, indices, indptr, spikes)
+
+    events = brainevent_kernel
+    if data.shape[0] >= PARALLEL_MIN_SYNAPSES and _parallel_threads() >= 2:
+        def events():
+            return jax.lax.platform_dependent(
+                cpu=lambda: _split_targets_kernel(n_post, data, indices, indptr, spikes),
+                default=brainevent_kernel)
 
     binary = jnp.all((spikes == 0) | (spikes == 1))
     return jax.lax.cond(binary, events, lambda: _full(n_post, data, indices, indptr, spikes))
