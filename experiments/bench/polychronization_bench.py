@@ -11,7 +11,10 @@ time per simulated second of the network with STDP:
   one thread; its whole process timed (its set-up is < 0.1 s);
 - ``izhijax float64`` / ``izhijax float32``: ``izj.polychronization2006`` run by the compiled
   one-second loop of ``izj.polychronization.run`` (no raster, per-second statistics), after one
-  warm-up second; compile time reported apart;
+  warm-up second; compile time reported apart; also with the process on one core (``, 1
+  core``: XLA:CPU then runs every kernel on one thread, as the original runs; on the AMD EPYC VM,
+  2026-12-04, two-core processes of this ~100-kernel step ran at either about the one-core speed
+  or about half of it, by process, and one-core processes always at the faster one);
 - ``brian2 cpp_standalone threads=0/2``: ``experiments/bench/peers/brian2_polychronization.py``
   (the same model; it matches the original spike for spike from the original's wiring) in its own
   virtual environment, Brian2's timer of the run without compilation, no OpenMP (Brian2's
@@ -87,9 +90,15 @@ def run_original(exe, seconds):
     return {"s_per_s": (time.perf_counter() - t0) / seconds}
 
 
-def run_izhijax(dtype, seconds):
+def run_izhijax(dtype, seconds, cores=None):
+    """``cores``: run the process on that many of this process's CPUs (``taskset``'s
+    ``sched_setaffinity``, inherited by the child and set before its JAX starts)."""
+    preexec = None
+    if cores:
+        cpus = sorted(os.sched_getaffinity(0))[:cores]
+        preexec = lambda: os.sched_setaffinity(0, cpus)      # noqa: E731
     out = subprocess.run([sys.executable, "-c", IZHIJAX, dtype, str(seconds)], check=True,
-                         capture_output=True, text=True, cwd="/tmp")
+                         capture_output=True, text=True, cwd="/tmp", preexec_fn=preexec)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -116,7 +125,9 @@ def main():
     exe = original_binary(args.seconds)
     cases = {"original": lambda: run_original(exe, args.seconds),
              "izhijax float64": lambda: run_izhijax("float64", args.seconds),
-             "izhijax float32": lambda: run_izhijax("float32", args.seconds)}
+             "izhijax float32": lambda: run_izhijax("float32", args.seconds),
+             "izhijax float64, 1 core": lambda: run_izhijax("float64", args.seconds, 1),
+             "izhijax float32, 1 core": lambda: run_izhijax("float32", args.seconds, 1)}
     script = os.path.join(HERE, "peers", "brian2_polychronization.py")
     if os.path.isdir(args.brian2_venv) and os.path.exists(script):
         for threads in (0, 2):       # 0: Brian2's default (no OpenMP)
