@@ -37,8 +37,9 @@ def test_polychronization_run_with_groups(tmp_path):
     equal to the library's search on the run's final state (checkpoint)."""
     run, out = tmp_path / "run", tmp_path / "p.png"
     r = _run("polychronization", "--seconds", "2", "--dir", str(run), "--groups", "--out",
-             str(out), "--no-progress")
+             str(out), "--no-progress", "--cores", "1")
     assert r.returncode == 0, r.stderr
+    assert ", 1 CPU, folder" in r.stdout                   # pinned to one core
     rows = np.loadtxt(run / "stats.csv", delimiter=",", skiprows=1)
     assert rows.shape == (2, 4) and rows[:, 0].tolist() == [0, 1]
     assert f"exc {rows[-1, 1]:.2f} Hz" in r.stdout and f"inh {rows[-1, 3]:.2f} Hz" in r.stdout
@@ -68,6 +69,8 @@ def test_polychronization_run_with_groups(tmp_path):
     ("fig3", "--out", "figure.jpg"),
     ("nosuchcommand",),
     (),
+    ("polychronization", "--cores", "0"),
+    ("polychronization", "--cores", "4096"),
 ])
 def test_bad_flags_one_line_exit_2(args):
     r = _run(*args)
