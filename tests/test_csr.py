@@ -95,6 +95,11 @@ def test_the_two_thread_kernel_equals_brainevents_bit_for_bit(dtype, monkeypatch
                                                  weights.indptr, spikes, parts)
                 assert got.dtype == dtype
                 np.testing.assert_array_equal(np.asarray(got), want)
+    # numba's workqueue layer aborts on concurrent calls: never picked there
+    import numba
+    with monkeypatch.context() as m:
+        m.setattr(numba.config, "THREADING_LAYER", "workqueue")
+        assert _csr._parallel_threads() == 0
     monkeypatch.setattr(_csr, "PARALLEL_MIN_SYNAPSES", 0)
     monkeypatch.setattr(_csr, "_parallel_threads", lambda: 2)
     traced = []

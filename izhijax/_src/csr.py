@@ -361,11 +361,30 @@ def _brainevent_kernel(n_post, capacity, data, indices, indptr, spikes):
                                    transpose=True).astype(data.dtype)
 
 
+@lru_cache(maxsize=None)
+def _threadsafe_layer():
+    """Whether numba has a threading layer that takes concurrent calls (TBB or OpenMP). Its
+    fallback, ``workqueue``, aborts the process when two threads enter a parallel kernel at once
+    (two simulations in two Python threads, say), so without TBB or OpenMP the serial kernel
+    stays."""
+    for name in ("tbbpool", "omppool"):
+        try:
+            __import__(f"numba.np.ufunc.{name}")
+            return True
+        except ImportError:
+            continue
+    return False
+
+
 def _parallel_threads():
-    """numba's thread count, 0 where numba is missing."""
+    """numba's thread count, 0 where numba or a thread-safe threading layer is missing."""
     try:
         import numba
     except ImportError:
+        return 0
+    layer = numba.config.THREADING_LAYER
+    if layer in ("workqueue", "forksafe") or (layer in ("default", "threadsafe")
+                                              and not _threadsafe_layer()):
         return 0
     return numba.get_num_threads()
 
