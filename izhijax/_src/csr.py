@@ -313,7 +313,10 @@ float32, the two taking turns in one process (``experiments/bench/csr_parallel_a
 runs): N = 100,000 (10^7 synapses) 0.76-0.90x brainevent's time; N = 30,000 anywhere from 0.77x
 to 1.37x; N = 10,000 1.5-2x slower (waking the second thread costs tens of microseconds a call).
 Whole simulations at N = 100,000 (1000 steps, same process): 0.95x; against brainstate's run of
-the same network (``bench.py``, five rounds) 0.82-0.95x, from about 1.0x with the serial kernel."""
+the same network (``bench.py``, five rounds) 0.82-0.95x, from about 1.0x with the serial kernel.
+numba's OpenMP layer, like JAX itself, does not survive ``os.fork``: start worker processes with
+``multiprocessing``'s ``spawn`` or ``forkserver`` context. Set it to ``math.inf`` to keep
+brainevent's kernel everywhere."""
 
 
 @lru_cache(maxsize=None)
