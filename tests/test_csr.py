@@ -70,11 +70,12 @@ def test_pulses_of_any_spike_count_and_of_scaled_spikes_equal_sparse():
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-def test_the_two_thread_kernel_equals_brainevents_bit_for_bit(dtype, monkeypatch):
+def test_izhijaxs_cpu_kernels_equal_brainevents_bit_for_bit(dtype, monkeypatch):
     # Rows in any target order and with repeated targets (multapses), targets on the block
     # boundary, bool and float spikes of any count: the same pulse, to the last bit, as
-    # brainevent's serial kernel, with 2 and 3 blocks of targets; and a network run through it
-    # (the threshold lowered so that a small network takes it) equals its Sparse run.
+    # brainevent's serial kernel, serial and with 2 and 3 blocks of targets; and a network run
+    # through the two-thread kernel (the threshold lowered so that a small network takes it)
+    # equals its Sparse run.
     pytest.importorskip("numba")
     from izhijax._src import csr as _csr
     rng = np.random.default_rng(3)
@@ -83,16 +84,16 @@ def test_the_two_thread_kernel_equals_brainevents_bit_for_bit(dtype, monkeypatch
     post[:40] = n_post // 2                                # the boundary target, repeatedly
     weights = _csr.csr(pre, post, rng.normal(size=m), n_pre, n_post, dtype=dtype)
     assert np.any(np.diff(np.asarray(weights.indices)[:weights.indptr[1]]) < 0)   # unsorted
-    serial = jax.jit(lambda s: _csr._kernel(n_post, weights.task_capacity, weights.data,
-                                            weights.indices, weights.indptr, s))
+    serial = jax.jit(lambda s: _csr._brainevent_kernel(n_post, weights.task_capacity, weights.data,
+                                                       weights.indices, weights.indptr, s))
     for count in (0, 1, 7, 60, n_pre):
         s = np.zeros(n_pre, bool)
         s[rng.choice(n_pre, count, replace=False)] = True
         want = np.asarray(serial(jnp.asarray(s, dtype)))
-        for parts in (2, 3):
+        for parts in (1, 2, 3):
             for spikes in (jnp.asarray(s), jnp.asarray(s, dtype)):
-                got = _csr._split_targets_kernel(n_post, weights.data, weights.indices,
-                                                 weights.indptr, spikes, parts)
+                got = _csr._own_kernel(n_post, weights.data, weights.indices, weights.indptr,
+                                       spikes, parts)
                 assert got.dtype == dtype
                 np.testing.assert_array_equal(np.asarray(got), want)
     # numba's workqueue layer aborts on concurrent calls: never picked there
@@ -103,16 +104,16 @@ def test_the_two_thread_kernel_equals_brainevents_bit_for_bit(dtype, monkeypatch
     monkeypatch.setattr(_csr, "PARALLEL_MIN_SYNAPSES", 0)
     monkeypatch.setattr(_csr, "_parallel_threads", lambda: 2)
     traced = []
-    kernel = _csr._split_targets_kernel
-    monkeypatch.setattr(_csr, "_split_targets_kernel",
-                        lambda *args: traced.append(1) or kernel(*args))
+    kernel = _csr._own_kernel
+    monkeypatch.setattr(_csr, "_own_kernel",
+                        lambda *args: traced.append(args[-1]) or kernel(*args))
     _csr._forward.cache_clear()
     net = izj.scaled_izhikevich2003(jax.random.key(4), 1500, k=60, dtype=dtype)
     key = jax.random.key(1)
     s0, r0 = izj.simulate(net, key, 200, record_v=[0, 1499])
     s1, r1 = izj.simulate(connectivity.to_csr(net), key, 200, record_v=[0, 1499])
     _csr._forward.cache_clear()
-    assert traced                                          # the run went through it
+    assert 2 in traced                                     # the run went through two threads
     assert np.asarray(r0.spikes).sum() > 3000
     np.testing.assert_array_equal(np.asarray(r1.spikes), np.asarray(r0.spikes))
     np.testing.assert_array_equal(np.asarray(s1.pulse), np.asarray(s0.pulse))

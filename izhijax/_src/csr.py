@@ -1,4 +1,4 @@
-"""Compressed sparse rows propagated by brainevent's event-driven CSR kernel (an optional backend).
+"""Compressed sparse rows propagated by an event-driven CSR kernel (brainevent's, an optional backend).
 
 :class:`CSR` holds a projection's synapses compactly, row by presynaptic neuron, with no padding:
 ``data[indptr[i]:indptr[i + 1]]`` are the weights of neuron ``i``'s synapses onto
@@ -12,11 +12,12 @@ project's Xeon VM) took the whole step from 6.46 to 3.35 ms with the same spikes
 100 synapses on average there). Each call has a fixed cost (about 60 us there), so small networks
 are faster with :class:`~izhijax.connectivity.EventDense` or ``Sparse``.
 
-On CPU, from :data:`PARALLEL_MIN_SYNAPSES` synapses on (about N = 50,000 at K = 100) and where
-numba has two threads, the pulse comes from izhijax's own two-thread numba kernel instead
-(:func:`_split_targets_kernel`, called through ``brainevent.numba_kernel``): each thread owns half
-of the targets, so the two add at once without sharing a value (0.76-0.90x brainevent's serial
-kernel at N = 100,000).
+On CPU, from :data:`PARALLEL_MIN_SYNAPSES` synapses on (about N = 50,000 at K = 100), the loop is
+izhijax's own numba kernel instead (:func:`_own_kernel`, called through
+``brainevent.numba_kernel``; brainevent keeps the GPU): it lists the fired neurons first and
+prefetches the next fired rows while adding the current one, and where numba has two threads, two
+threads each own half of the targets (0.71x brainevent's kernel at N = 100,000, 0.62x at
+N = 1,000,000; on one thread 0.84x / 0.75x).
 
 Exactness: the kernels add the rows of the fired neurons in increasing neuron order and each row in
 storage order, the order of :class:`~izhijax.connectivity.Sparse`'s event path for the same
@@ -306,51 +307,149 @@ def _full(n_post, data, indices, indptr, spikes):
 
 
 PARALLEL_MIN_SYNAPSES = 5_000_000
-"""From this many synapses on, a CPU run with two or more numba threads propagates with
-:func:`_split_targets_kernel` (two threads) instead of brainevent's single-threaded kernel.
-Measured on the AMD EPYC 2-core VM, 2026-12-04, 200 steps of random spikes at 2.4 %, K = 100,
-float32, the two taking turns in one process (``experiments/bench/csr_parallel_ab.py``, three
-runs): N = 100,000 (10^7 synapses) 0.76-0.90x brainevent's time; N = 30,000 anywhere from 0.77x
-to 1.37x; N = 10,000 1.5-2x slower (waking the second thread costs tens of microseconds a call).
-Whole simulations at N = 100,000 (1000 steps, same process): 0.95x; against brainstate's run of
-the same network (``bench.py``, five rounds) 0.82-0.95x, from about 1.0x with the serial kernel.
+"""From this many synapses on, a CPU run propagates with izhijax's :func:`_own_kernel` (two threads
+where numba has two or more, else one) instead of brainevent's serial kernel. Measured on the AMD
+EPYC 2-core VM, 2026-12-04, 200 steps of random spikes at 2.4 %, K = 100, float32, the kernels
+taking turns in one process (``experiments/bench/csr_parallel_ab.py``; us per step, brainevent /
+izhijax one thread / two threads): N = 10,000 74 / 81 / 138; N = 30,000 193 / 192 / 185;
+N = 100,000 1173 / 991 / 838; N = 1,000,000 (20 steps) 18887 / 14107 / 11775. Below about
+N = 30,000 listing the fired neurons and waking a second thread cost more than they save.
 numba's OpenMP layer, like JAX itself, does not survive ``os.fork``: start worker processes with
 ``multiprocessing``'s ``spawn`` or ``forkserver`` context. Set it to ``math.inf`` to keep
 brainevent's kernel everywhere."""
 
 
-@lru_cache(maxsize=None)
-def _split_targets_numba():
-    """The numba kernel of :func:`_split_targets_kernel`, compiled on first use."""
+def _prefetch_intrinsic():
+    """A numba intrinsic ``prefetch(array, index)``: LLVM's ``llvm.prefetch`` (read, high
+    locality) of ``array[index]``'s cache line; it changes no value."""
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def prefetch(typingctx, array, index):
+        def codegen(context, builder, signature, args):
+            array_type = signature.args[0]
+            view = context.make_array(array_type)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]])
+            byte_ptr = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fn = builder.module.declare_intrinsic(
+                "llvm.prefetch", [byte_ptr], ir.FunctionType(ir.VoidType(),
+                                                             [byte_ptr, i32, i32, i32]))
+            builder.call(fn, [builder.bitcast(ptr, byte_ptr), ir.Constant(i32, 0),
+                              ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+        return types.void(array, index), codegen
+    return prefetch
+
+
+def _make_kernels(prefetch):
+    """The serial and the two-thread numba kernels (see :func:`_own_kernel`), prefetching with
+    ``prefetch(array, index)``."""
     import numba
 
+    @numba.njit(nogil=True)
+    def fired_list(spikes, fired):
+        count = 0
+        for i in range(spikes.shape[0]):
+            if spikes[i] != 0:
+                fired[count] = i
+                count += 1
+        return count
+
+    @numba.njit(nogil=True)
+    def ahead(weights, indices, indptr, fired, count, k):
+        # the row pointer of the fired row 4 ahead, the first synapses of the row 2 ahead:
+        # their cache misses overlap the adds of this row instead of stalling the next ones
+        if k + 4 < count:
+            prefetch(indptr, fired[k + 4])
+        if k + 2 < count:
+            start = indptr[fired[k + 2]]
+            prefetch(indices, start)
+            prefetch(weights, start)
+
+    @numba.njit(nogil=True)
+    def serial(weights, indices, indptr, spikes, bounds, posts, fired):
+        count = fired_list(spikes, fired)
+        for t in range(posts.shape[0]):
+            posts[t] = 0.0
+        for k in range(count):
+            ahead(weights, indices, indptr, fired, count, k)
+            i = fired[k]
+            for j in range(indptr[i], indptr[i + 1]):
+                posts[indices[j]] += weights[j]
+
     @numba.njit(parallel=True, nogil=True)
-    def mv(weights, indices, indptr, spikes, bounds, posts):
+    def parallel(weights, indices, indptr, spikes, bounds, posts, fired):
+        count = fired_list(spikes, fired)
         for part in numba.prange(bounds.shape[0] - 1):
             lo, hi = bounds[part], bounds[part + 1]
             for t in range(lo, hi):
                 posts[t] = 0.0
-            for i in range(spikes.shape[0]):
-                if spikes[i] != 0:
-                    for j in range(indptr[i], indptr[i + 1]):
-                        t = indices[j]
-                        if t >= lo and t < hi:
-                            posts[t] += weights[j]
-    return mv
+            for k in range(count):
+                ahead(weights, indices, indptr, fired, count, k)
+                i = fired[k]
+                for j in range(indptr[i], indptr[i + 1]):
+                    t = indices[j]
+                    if t >= lo and t < hi:
+                        posts[t] += weights[j]
+
+    return serial, parallel
 
 
-def _split_targets_kernel(n_post, data, indices, indptr, spikes, parts=2):
-    """The pulse of 0/1 ``spikes`` on CPU with ``parts`` numba threads, each owning a contiguous
-    block of the targets: every thread walks the fired rows in increasing neuron order and adds
-    the synapses onto its own targets in storage order. Each target therefore receives the same
-    additions in the same order as in brainevent's serial loop (the same bits, tested), no two
-    threads write one value, and the table needs no second, target-sorted copy (each thread reads
-    the fired rows whole and skips the other blocks' targets)."""
-    brainevent = brainevent_module()
+@lru_cache(maxsize=None)
+def _numba_kernels():
+    """``(serial, parallel)``: with software prefetching where this numba / llvmlite compiles it
+    (checked once on a small table), else without."""
+    import numba
+
+    @numba.njit(nogil=True)
+    def no_prefetch(array, index):
+        pass
+
+    try:
+        prefetch = _prefetch_intrinsic()
+    except Exception:       # noqa: BLE001 - an llvmlite without the pieces: no prefetching
+        prefetch = None
+    for fetch in ((prefetch, no_prefetch) if prefetch is not None else (no_prefetch,)):
+        kernels = _make_kernels(fetch)
+        try:
+            indptr = np.array([0, 2, 3, 5], np.int32)
+            indices, weights = np.array([1, 0, 2, 1, 1], np.int32), np.arange(5.0, dtype=np.float32)
+            spikes, bounds = np.array([1.0, 0.0, 1.0], np.float32), np.array([0, 1, 3], np.int32)
+            for kernel in kernels:
+                posts, fired = np.empty(3, np.float32), np.empty(3, np.int32)
+                kernel(weights, indices, indptr, spikes, bounds, posts, fired)
+                if not np.array_equal(posts, [1.0, 7.0, 0.0]):
+                    raise RuntimeError(f"numba CSR kernel self-check: {posts}")
+            return kernels
+        except Exception:   # noqa: BLE001 - the prefetching variant failed to compile
+            if fetch is no_prefetch:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _own_kernel(n_post, data, indices, indptr, spikes, parts=1):
+    """The pulse of 0/1 ``spikes`` on CPU, by izhijax's numba kernel called through
+    ``brainevent.numba_kernel``: the fired neurons listed first (into a scratch output XLA
+    reuses), then their rows added in increasing neuron order, each in storage order, while the
+    next fired rows are prefetched (their first cache lines come from memory during the current
+    row's adds; at N = 100,000 0.81x brainevent's serial kernel, same bits). With ``parts`` > 1,
+    numba threads each own a contiguous block of the targets and walk every fired row, adding
+    only onto their own block: each target receives the same additions in the same order as in
+    the serial loop (the same bits, tested), no two threads write one value, and the table needs
+    no second, target-sorted copy."""
+    brainevent_module()
+    import brainevent
+    serial, parallel = _numba_kernels()
     bounds = jnp.asarray(np.linspace(0, n_post, parts + 1).round().astype(np.int32))
-    call = brainevent.numba_kernel(_split_targets_numba(),
-                                   outs=jax.ShapeDtypeStruct((n_post,), data.dtype))
-    return call(data, indices, indptr, spikes, bounds)
+    call = brainevent.numba_kernel(
+        parallel if parts > 1 else serial,
+        outs=(jax.ShapeDtypeStruct((n_post,), data.dtype),
+              jax.ShapeDtypeStruct((spikes.shape[0],), jnp.int32)))
+    posts, _ = call(data, indices, indptr, spikes, bounds)
+    return posts
 
 
 def _brainevent_kernel(n_post, capacity, data, indices, indptr, spikes):
@@ -379,6 +478,14 @@ def _threadsafe_layer():
     return False
 
 
+def _numba_available():
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _parallel_threads():
     """numba's thread count, 0 where numba or a thread-safe threading layer is missing."""
     try:
@@ -393,8 +500,9 @@ def _parallel_threads():
 
 
 def _kernel(n_post, capacity, data, indices, indptr, spikes):
-    """brainevent's event-driven kernel where the spikes are 0/1, else :func:`_full`; on CPU from
-    :data:`PARALLEL_MIN_SYNAPSES` synapses on, :func:`_split_targets_kernel` instead."""
+    """The event-driven kernel where the spikes are 0/1 (brainevent's; on CPU from
+    :data:`PARALLEL_MIN_SYNAPSES` synapses on izhijax's :func:`_own_kernel`, on two threads where
+    numba has them), else :func:`_full`."""
     if capacity is None:
         raise ValueError("CSR.task_capacity is unset: build the CSR from concrete arrays "
                          "(connectivity.csr, connectivity.to_csr), not inside a traced function")
@@ -403,10 +511,12 @@ def _kernel(n_post, capacity, data, indices, indptr, spikes):
         return _brainevent_kernel(n_post, capacity, data, indices, indptr, spikes)
 
     events = brainevent_kernel
-    if data.shape[0] >= PARALLEL_MIN_SYNAPSES and _parallel_threads() >= 2:
+    if data.shape[0] >= PARALLEL_MIN_SYNAPSES and _numba_available():
+        parts = 2 if _parallel_threads() >= 2 else 1
+
         def events():
             return jax.lax.platform_dependent(
-                cpu=lambda: _split_targets_kernel(n_post, data, indices, indptr, spikes),
+                cpu=lambda: _own_kernel(n_post, data, indices, indptr, spikes, parts),
                 default=brainevent_kernel)
 
     binary = jnp.all((spikes == 0) | (spikes == 1))
