@@ -409,25 +409,20 @@ def _numba_kernels():
     def no_prefetch(array, index):
         pass
 
+    def checked(kernels):
+        indptr = np.array([0, 2, 3, 5], np.int32)
+        indices, weights = np.array([1, 0, 2, 1, 1], np.int32), np.arange(5.0, dtype=np.float32)
+        spikes, bounds = np.array([1.0, 0.0, 1.0], np.float32), np.array([0, 1, 3], np.int32)
+        posts, fired = np.empty(3, np.float32), np.empty(3, np.int32)
+        kernels[0](weights, indices, indptr, spikes, bounds, posts, fired)
+        if not np.array_equal(posts, [1.0, 7.0, 0.0]):
+            raise RuntimeError(f"numba CSR kernel self-check: {posts}")
+        return kernels
+
     try:
-        prefetch = _prefetch_intrinsic()
-    except Exception:       # noqa: BLE001 - an llvmlite without the pieces: no prefetching
-        prefetch = None
-    for fetch in ((prefetch, no_prefetch) if prefetch is not None else (no_prefetch,)):
-        kernels = _make_kernels(fetch)
-        try:
-            indptr = np.array([0, 2, 3, 5], np.int32)
-            indices, weights = np.array([1, 0, 2, 1, 1], np.int32), np.arange(5.0, dtype=np.float32)
-            spikes, bounds = np.array([1.0, 0.0, 1.0], np.float32), np.array([0, 1, 3], np.int32)
-            posts, fired = np.empty(3, np.float32), np.empty(3, np.int32)
-            kernels[0](weights, indices, indptr, spikes, bounds, posts, fired)
-            if not np.array_equal(posts, [1.0, 7.0, 0.0]):
-                raise RuntimeError(f"numba CSR kernel self-check: {posts}")
-            return kernels
-        except Exception:   # noqa: BLE001 - the prefetching variant failed to compile
-            if fetch is no_prefetch:
-                raise
-    raise AssertionError("unreachable")
+        return checked(_make_kernels(_prefetch_intrinsic()))
+    except Exception:       # noqa: BLE001 - an llvmlite that cannot emit the prefetch
+        return checked(_make_kernels(no_prefetch))
 
 
 def _own_kernel(n_post, data, indices, indptr, spikes, parts=1):
@@ -435,7 +430,7 @@ def _own_kernel(n_post, data, indices, indptr, spikes, parts=1):
     ``brainevent.numba_kernel``: the fired neurons listed first (into a scratch output XLA
     reuses), then their rows added in increasing neuron order, each in storage order, while the
     next fired rows are prefetched (their first cache lines come from memory during the current
-    row's adds; at N = 100,000 0.81x brainevent's serial kernel, same bits). With ``parts`` > 1,
+    row's adds; at N = 100,000 0.84x brainevent's serial kernel, same bits). With ``parts`` > 1,
     numba threads each own a contiguous block of the targets and walk every fired row, adding
     only onto their own block: each target receives the same additions in the same order as in
     the serial loop (the same bits, tested), no two threads write one value, and the table needs
@@ -488,10 +483,9 @@ def _numba_available():
 
 def _parallel_threads():
     """numba's thread count, 0 where numba or a thread-safe threading layer is missing."""
-    try:
-        import numba
-    except ImportError:
+    if not _numba_available():
         return 0
+    import numba
     layer = numba.config.THREADING_LAYER
     if layer in ("workqueue", "forksafe") or (layer in ("default", "threadsafe")
                                               and not _threadsafe_layer()):
