@@ -101,6 +101,7 @@ def test_izhijaxs_cpu_kernels_equal_brainevents_bit_for_bit(dtype, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(numba.config, "THREADING_LAYER", "workqueue")
         assert _csr._parallel_threads() == 0
+    monkeypatch.setattr(_csr, "OWN_MIN_SYNAPSES", 0)
     monkeypatch.setattr(_csr, "PARALLEL_MIN_SYNAPSES", 0)
     monkeypatch.setattr(_csr, "_parallel_threads", lambda: 2)
     traced = []
@@ -111,12 +112,43 @@ def test_izhijaxs_cpu_kernels_equal_brainevents_bit_for_bit(dtype, monkeypatch):
     net = izj.scaled_izhikevich2003(jax.random.key(4), 1500, k=60, dtype=dtype)
     key = jax.random.key(1)
     s0, r0 = izj.simulate(net, key, 200, record_v=[0, 1499])
-    s1, r1 = izj.simulate(connectivity.to_csr(net), key, 200, record_v=[0, 1499])
-    _csr._forward.cache_clear()
-    assert 2 in traced                                     # the run went through two threads
+    csr_net = connectivity.to_csr(net)
+    assert csr_net.projections[0].weights.sorted_rows     # the family's rows are sorted
+    s1, r1 = izj.simulate(csr_net, key, 200, record_v=[0, 1499])
+    assert traced and set(traced) == {2}                   # the run went through two threads
     assert np.asarray(r0.spikes).sum() > 3000
     np.testing.assert_array_equal(np.asarray(r1.spikes), np.asarray(r0.spikes))
     np.testing.assert_array_equal(np.asarray(s1.pulse), np.asarray(s0.pulse))
+    # unsorted rows (where the two threads' range test mispredicts): one thread, same bits
+    traced.clear()
+    s = jnp.asarray(rng.random(n_pre) < 0.3, dtype)
+    assert not weights.sorted_rows
+    np.testing.assert_array_equal(np.asarray(weights.propagate(s)), np.asarray(serial(s)))
+    assert traced == [1]
+    _csr._forward.cache_clear()
+
+
+def test_sorted_rows_is_read_from_the_table():
+    # Sorted means non-decreasing within each row; a drop between two rows is allowed, one
+    # inside a row is not, wherever the chunk boundaries of the check fall.
+    from izhijax._src.csr import _sorted_rows
+    indptr = np.array([0, 3, 3, 6, 8], np.int32)
+    ok = np.array([1, 4, 4, 0, 2, 9, 3, 3], np.int32)
+    for chunk in (1, 2, 3, 4, 1 << 22):
+        assert _sorted_rows(ok, indptr, chunk)
+        for bad_at in (1, 2, 4, 5, 7):                      # a drop inside row 0, 2 or 3
+            bad = ok.copy()
+            bad[bad_at] = bad[bad_at - 1] - 1
+            assert not _sorted_rows(bad, indptr, chunk), (chunk, bad_at)
+    assert _sorted_rows(np.zeros(0, np.int32), np.zeros(1, np.int32))
+    assert _sorted_rows(np.array([5], np.int32), np.array([0, 1], np.int32))
+    # computed when a CSR is built from concrete arrays, NumPy (a loaded file) or JAX
+    w = connectivity.csr(np.array([0, 0, 1]), np.array([2, 1, 0]), np.ones(3), 2, 3)
+    assert w.sorted_rows is False
+    w = connectivity.csr(np.array([0, 0, 1]), np.array([1, 2, 0]), np.ones(3), 2, 3)
+    assert w.sorted_rows is True
+    again = connectivity.CSR(np.asarray(w.data), np.asarray(w.indices), np.asarray(w.indptr), 3)
+    assert again.sorted_rows is True
 
 
 def test_gradients_and_vmap_equal_the_sparse_formulation():

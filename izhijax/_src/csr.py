@@ -12,12 +12,13 @@ project's Xeon VM) took the whole step from 6.46 to 3.35 ms with the same spikes
 100 synapses on average there). Each call has a fixed cost (about 60 us there), so small networks
 are faster with :class:`~izhijax.connectivity.EventDense` or ``Sparse``.
 
-On CPU, from :data:`PARALLEL_MIN_SYNAPSES` synapses on (about N = 50,000 at K = 100), the loop is
+On CPU, from :data:`OWN_MIN_SYNAPSES` synapses on (about N = 20,000 at K = 100), the loop is
 izhijax's own numba kernel instead (:func:`_own_kernel`, called through
 ``brainevent.numba_kernel``; brainevent keeps the GPU): it lists the fired neurons first and
-prefetches the next fired rows while adding the current one, and where numba has two threads, two
-threads each own half of the targets (0.71x brainevent's kernel at N = 100,000, 0.62x at
-N = 1,000,000; on one thread 0.84x / 0.75x).
+fetches every cache line of the fired row three rows ahead while adding the current one (0.46x
+brainevent's kernel at N = 100,000, 0.52x at N = 1,000,000), and from
+:data:`PARALLEL_MIN_SYNAPSES` on, where numba has two threads and the rows are sorted, two threads
+each own half of the targets (0.43x at N = 1,000,000).
 
 Exactness: the kernels add the rows of the fired neurons in increasing neuron order and each row in
 storage order, the order of :class:`~izhijax.connectivity.Sparse`'s event path for the same
@@ -78,6 +79,11 @@ class CSR:
         task_capacity: size of the task queue brainevent's GPU kernels split long rows into
             (static; computed from ``indptr`` by brainevent when the arrays are concrete, as
             :func:`csr` and :func:`to_csr` build them; ``None`` until then).
+        sorted_rows: whether every row's targets are in non-decreasing order (static; computed
+            when the arrays are concrete NumPy or CPU arrays, ``None`` until then). Only the
+            speed depends on it: the two-thread CPU kernel, whose threads each skip the other
+            half of the targets, is taken for sorted rows only (on unsorted rows that test
+            mispredicts half the time: 3x slower than one thread at N = 100,000).
     """
 
     data: jax.Array
@@ -85,6 +91,7 @@ class CSR:
     indptr: jax.Array
     n_post: int = 0
     task_capacity: Optional[int] = None
+    sorted_rows: Optional[bool] = None
 
     def __post_init__(self):
         if isinstance(self.n_post, bool) or not isinstance(self.n_post, (int, np.integer)) \
@@ -110,10 +117,15 @@ class CSR:
         if all(isinstance(x, np.ndarray) for x in arrays) and not gradient:
             check(self)     # concrete NumPy arrays (as a file loads them): check the values too,
             object.__setattr__(self, "task_capacity", _task_capacity(self.indptr))  # recompute
-        elif self.task_capacity is None and not gradient \
-                and isinstance(self.indptr, jax.Array) \
+            object.__setattr__(self, "sorted_rows", _sorted_rows(self.indices, self.indptr))
+        elif not gradient and isinstance(self.indptr, jax.Array) \
                 and not isinstance(self.indptr, jax.core.Tracer):
-            object.__setattr__(self, "task_capacity", _task_capacity(self.indptr))
+            if self.task_capacity is None:
+                object.__setattr__(self, "task_capacity", _task_capacity(self.indptr))
+            if self.sorted_rows is None and isinstance(self.indices, jax.Array) \
+                    and not isinstance(self.indices, jax.core.Tracer) \
+                    and all(d.platform == "cpu" for d in self.indices.devices()):
+                object.__setattr__(self, "sorted_rows", _sorted_rows(self.indices, self.indptr))
 
     @property
     def n_pre(self):
@@ -138,8 +150,8 @@ class CSR:
 
     def propagate(self, spikes):
         """Pulse ``(n_post,)`` of this step's spikes ``(n_pre,)`` (see the module docstring)."""
-        return _csr_propagate(self.n_post, self.task_capacity, self.data, self.indices,
-                              self.indptr, spikes)
+        return _csr_propagate(self.n_post, self.task_capacity, bool(self.sorted_rows),
+                              self.data, self.indices, self.indptr, spikes)
 
     def to_dense(self):
         """``W[post, pre]`` (NumPy, synapses onto the same pair summed)."""
@@ -162,7 +174,7 @@ class CSR:
 
 
 jax.tree_util.register_dataclass(CSR, data_fields=["data", "indices", "indptr"],
-                                 meta_fields=["n_post", "task_capacity"])
+                                 meta_fields=["n_post", "task_capacity", "sorted_rows"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +198,20 @@ def _task_capacity(indptr):
     except ImportError:
         return None
     return max(1, int(hybrid_task_capacity(np.asarray(indptr))))
+
+
+def _sorted_rows(indices, indptr, chunk=1 << 22):
+    """Whether each row of ``indices`` is non-decreasing (NumPy, ``chunk`` synapses at a time,
+    so a table of 10^8 synapses needs no table-sized temporary)."""
+    indices, indptr = np.asarray(indices), np.asarray(indptr)
+    for lo in range(0, max(indices.size - 1, 0), chunk):
+        hi = min(lo + chunk, indices.size - 1)
+        drops = lo + 1 + np.flatnonzero(indices[lo + 1:hi + 1] < indices[lo:hi])
+        # a drop (a target below the one before it) is allowed only where a row starts
+        at = np.searchsorted(indptr, drops)
+        if np.any((at >= indptr.size) | (indptr[np.minimum(at, indptr.size - 1)] != drops)):
+            return False
+    return True
 
 
 register_format(CSR)
@@ -306,17 +332,24 @@ def _full(n_post, data, indices, indptr, spikes):
     return jnp.zeros(n_post, data.dtype).at[indices].add(contrib, mode="promise_in_bounds")
 
 
-PARALLEL_MIN_SYNAPSES = 5_000_000
-"""From this many synapses on, a CPU run propagates with izhijax's :func:`_own_kernel` (two threads
-where numba has two or more, else one) instead of brainevent's serial kernel. Measured on the AMD
-EPYC 2-core VM, 2026-12-04, 200 steps of random spikes at 2.4 %, K = 100, float32, the kernels
-taking turns in one process (``experiments/bench/csr_parallel_ab.py``; us per step, brainevent /
-izhijax one thread / two threads): N = 10,000 74 / 81 / 138; N = 30,000 193 / 192 / 185;
-N = 100,000 1173 / 991 / 838; N = 1,000,000 (20 steps) 18887 / 14107 / 11775. Below about
-N = 30,000 listing the fired neurons and waking a second thread cost more than they save.
-numba's OpenMP layer, like JAX itself, does not survive ``os.fork``: start worker processes with
-``multiprocessing``'s ``spawn`` or ``forkserver`` context. Set it to ``math.inf`` to keep
+OWN_MIN_SYNAPSES = 2_000_000
+"""From this many synapses on, a CPU run propagates with izhijax's :func:`_own_kernel` instead of
+brainevent's serial kernel. Measured on the AMD EPYC 2-core VM, 2026-12-04 (evening), 200 steps of
+random spikes at 2.4 %, K = 100, float32, the kernels taking turns in one process
+(``experiments/bench/csr_parallel_ab.py``; us per step, brainevent / izhijax one thread / two
+threads): N = 10,000 72 / 67 / 76; N = 30,000 238 / 152 / 193; N = 100,000 1170 / 543 / 620;
+N = 1,000,000 (20 steps) 22297 / 11647 / 9661. Below about 10^6 synapses the table is in cache
+and listing the fired neurons costs what prefetching saves. Set it to ``math.inf`` to keep
 brainevent's kernel everywhere."""
+
+PARALLEL_MIN_SYNAPSES = 30_000_000
+"""From this many synapses on, and where every row's targets are sorted (:attr:`CSR.sorted_rows`),
+:func:`_own_kernel` runs on two threads where numba has two or more. In the table above the
+second thread pays at N = 1,000,000 only (0.83x one thread); in whole N = 100,000 runs (same
+process, taking turns, twice) one and two threads took 0.914 / 0.914 and 0.924 / 0.949 ms per
+step: the threads share the table's memory traffic, and waking the second costs what it saves.
+numba's OpenMP layer, like JAX itself, does not survive ``os.fork``: start worker processes with
+``multiprocessing``'s ``spawn`` or ``forkserver`` context."""
 
 
 def _prefetch_intrinsic():
@@ -344,6 +377,11 @@ def _prefetch_intrinsic():
     return prefetch
 
 
+PREFETCH_ROWS = 3
+"""The CPU kernels fetch every cache line of the fired row this many rows ahead (and its row
+pointer twice as far): 2, 3, 4 and 6 within 5 % of each other at N = 100,000 (K = 100, float32)."""
+
+
 def _make_kernels(prefetch):
     """The serial and the two-thread numba kernels (see :func:`_own_kernel`), prefetching with
     ``prefetch(array, index)``."""
@@ -358,16 +396,24 @@ def _make_kernels(prefetch):
                 count += 1
         return count
 
+    rows = PREFETCH_ROWS
+
     @numba.njit(nogil=True)
     def ahead(weights, indices, indptr, fired, count, k):
-        # the row pointer of the fired row 4 ahead, the first synapses of the row 2 ahead:
-        # their cache misses overlap the adds of this row instead of stalling the next ones
-        if k + 4 < count:
-            prefetch(indptr, fired[k + 4])
-        if k + 2 < count:
-            start = indptr[fired[k + 2]]
-            prefetch(indices, start)
-            prefetch(weights, start)
+        # the row pointer of the fired row 2 * rows ahead, every cache line of the row `rows`
+        # ahead (its synapses and weights): their misses overlap the adds of this row instead of
+        # stalling the next ones (the hardware prefetcher starts only after a row's first lines)
+        if k + 2 * rows < count:
+            prefetch(indptr, fired[k + 2 * rows])
+        if k + rows < count:
+            i = fired[k + rows]
+            start, stop = indptr[i], indptr[i + 1]
+            for j in range(start, stop, 16):
+                prefetch(indices, j)
+                prefetch(weights, j)
+            if stop > start:
+                prefetch(indices, stop - 1)
+                prefetch(weights, stop - 1)
 
     @numba.njit(nogil=True)
     def serial(weights, indices, indptr, spikes, bounds, posts, fired):
@@ -429,8 +475,9 @@ def _own_kernel(n_post, data, indices, indptr, spikes, parts=1):
     """The pulse of 0/1 ``spikes`` on CPU, by izhijax's numba kernel called through
     ``brainevent.numba_kernel``: the fired neurons listed first (into a scratch output XLA
     reuses), then their rows added in increasing neuron order, each in storage order, while the
-    next fired rows are prefetched (their first cache lines come from memory during the current
-    row's adds; at N = 100,000 0.84x brainevent's serial kernel, same bits). With ``parts`` > 1,
+    fired row :data:`PREFETCH_ROWS` ahead is prefetched whole (its cache lines come from memory
+    during the current row's adds; at N = 100,000 0.46x brainevent's serial kernel, same bits;
+    prefetching only each row's first line, two rows ahead, was 0.84x). With ``parts`` > 1,
     numba threads each own a contiguous block of the targets and walk every fired row, adding
     only onto their own block: each target receives the same additions in the same order as in
     the serial loop (the same bits, tested), no two threads write one value, and the table needs
@@ -493,10 +540,11 @@ def _parallel_threads():
     return numba.get_num_threads()
 
 
-def _kernel(n_post, capacity, data, indices, indptr, spikes):
+def _kernel(n_post, capacity, sorted_rows, data, indices, indptr, spikes):
     """The event-driven kernel where the spikes are 0/1 (brainevent's; on CPU from
-    :data:`PARALLEL_MIN_SYNAPSES` synapses on izhijax's :func:`_own_kernel`, on two threads where
-    numba has them), else :func:`_full`."""
+    :data:`OWN_MIN_SYNAPSES` synapses on izhijax's :func:`_own_kernel`, from
+    :data:`PARALLEL_MIN_SYNAPSES` on two threads where numba has them and the rows are sorted),
+    else :func:`_full`."""
     if capacity is None:
         raise ValueError("CSR.task_capacity is unset: build the CSR from concrete arrays "
                          "(connectivity.csr, connectivity.to_csr), not inside a traced function")
@@ -505,8 +553,9 @@ def _kernel(n_post, capacity, data, indices, indptr, spikes):
         return _brainevent_kernel(n_post, capacity, data, indices, indptr, spikes)
 
     events = brainevent_kernel
-    if data.shape[0] >= PARALLEL_MIN_SYNAPSES and _numba_available():
-        parts = 2 if _parallel_threads() >= 2 else 1
+    if data.shape[0] >= OWN_MIN_SYNAPSES and _numba_available():
+        parts = 2 if (data.shape[0] >= PARALLEL_MIN_SYNAPSES and sorted_rows
+                      and _parallel_threads() >= 2) else 1
 
         def events():
             return jax.lax.platform_dependent(
@@ -518,19 +567,20 @@ def _kernel(n_post, capacity, data, indices, indptr, spikes):
 
 
 @lru_cache(maxsize=None)
-def _forward(n_post, capacity):
+def _forward(n_post, capacity, sorted_rows):
     """The kernel for one network; under ``vmap`` the all-synapse path of the whole batch."""
-    return connectivity._batchable(partial(_kernel, n_post, capacity), partial(_full, n_post))
+    return connectivity._batchable(partial(_kernel, n_post, capacity, sorted_rows),
+                                   partial(_full, n_post))
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def _csr_propagate(n_post, capacity, data, indices, indptr, spikes):
-    return _forward(n_post, capacity)(data, indices, indptr, spikes)
+@partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
+def _csr_propagate(n_post, capacity, sorted_rows, data, indices, indptr, spikes):
+    return _forward(n_post, capacity, sorted_rows)(data, indices, indptr, spikes)
 
 
 @_csr_propagate.defjvp
-def _csr_propagate_jvp(n_post, capacity, primals, tangents):
+def _csr_propagate_jvp(n_post, capacity, sorted_rows, primals, tangents):
     (data, indices, indptr, spikes), (ddata, _, _, dspikes) = primals, tangents
-    out = _csr_propagate(n_post, capacity, data, indices, indptr, spikes)
+    out = _csr_propagate(n_post, capacity, sorted_rows, data, indices, indptr, spikes)
     return out, (_full(n_post, ddata, indices, indptr, spikes)
                  + _full(n_post, data, indices, indptr, dspikes))
