@@ -1,11 +1,11 @@
 """Same-process A/B of ``connectivity.CSR``'s propagation on CPU: brainevent's serial event-driven
-kernel against izhijax's numba kernel (``csr._own_kernel``: the fired rows prefetched ahead; on
-one thread, and on two threads that each own a block of the targets), for the scaled family (K synapses per neuron,
-float32) at each ``--sizes`` N, ``--steps`` random spike vectors (firing probability ``--rate``
+kernel against izhijax's numba kernel (``csr._own_kernel``: the fired rows prefetched whole,
+ahead; on one thread, and on two threads that each own a block of the targets), for the scaled
+family (K synapses per neuron, float32) at each ``--sizes`` N, ``--steps`` random spike vectors (firing probability ``--rate``
 per step, the family's ~2.4 %), each inside one compiled ``lax.map``, the two taking turns.
 Reports microseconds per step (median of ``--repeats``) and whether the pulses are equal bit for
-bit; the threshold ``csr.PARALLEL_MIN_SYNAPSES`` (two threads from there) is chosen from this
-table::
+bit; the thresholds ``csr.OWN_MIN_SYNAPSES`` (izhijax's kernel from there) and
+``csr.PARALLEL_MIN_SYNAPSES`` (two threads from there, on sorted rows) are chosen from this table::
 
     python experiments/bench/csr_parallel_ab.py --out experiments/out/csr_parallel_ab
 
