@@ -17,7 +17,7 @@ import numpy as np
 
 HERE = os.path.abspath(__file__)
 ROOT = os.path.dirname(os.path.dirname(HERE))
-KINDS = ("dense", "event", "sparse", "delayed", "mixed")
+KINDS = ("dense", "event", "sparse", "csr", "delayed", "mixed")
 FIELDS = ("spikes", "v", "u", "counts", "pop_counts", "diverged_at", "n_steps")
 
 
@@ -35,6 +35,8 @@ def make_net(kind, dtype=None):
         return izj.izhikevich2003(key, n_exc=80, n_inh=20, propagation="event", dtype=dtype)
     if kind == "sparse":
         return izj.scaled_izhikevich2003(key, 1000, k=50, dtype=dtype)
+    if kind == "csr":       # the same synapses as CSR (brainevent's kernels on each device)
+        return izj.connectivity.to_csr(make_net("sparse", dtype))
     if kind == "delayed":   # the sparse network with a delay of 1-10 steps per synapse; a ring of
         # 40 spikes per step, which its bursts overflow (the all-synapse arrivals)
         net = izj.scaled_izhikevich2003(key, 1000, k=50, dtype=dtype)
@@ -115,8 +117,8 @@ def _devices_worker(group):
     import izhijax.shard  # noqa: F401  (izj.shard)
     results = {}
     key, steps = jax.random.key(1), STEPS        # a multiple of the noise block: one scan
-    kinds = {"small": ("dense", "event"), "sparse": ("sparse",), "delayed": ("delayed",),
-             "mixed": ("mixed",), "grad": ()}[group]
+    kinds = {"small": ("dense", "event"), "sparse": ("sparse",), "csr": ("csr",),
+             "delayed": ("delayed",), "mixed": ("mixed",), "grad": ()}[group]
     for kind in kinds:
         net = make_net(kind)
         ref = fingerprint(*izj.simulate(net, key, steps, **RECORD))
@@ -274,9 +276,11 @@ def _devices_worker(group):
         mesh = jax.sharding.Mesh(np.array(jax.devices()).reshape(2, 4), ("copies", "neurons"))
         results["inputs-mesh2d"] = differences(ref, fingerprint(*izj.shard.simulate(
             net, key, steps, inputs=drive, mesh=mesh, exchange=(), **RECORD)))
-    if group == "grad":     # gradients through the sharded run == through izj.simulate
-        for kind, devices, kw in (("mixed", (4,), {}),
-                                  ("delayed", (4,), dict(chunk_size=50, checkpoint=10))):
+    grads = {"grad": (("mixed", (4,), {}),
+                      ("delayed", (4,), dict(chunk_size=50, checkpoint=10))),
+             "csr": (("csr", (4,), {}),)}
+    if group in grads:      # gradients through the sharded run == through izj.simulate
+        for kind, devices, kw in grads[group]:
             net = make_net(kind)
             values, merge = float_leaves(net)
             sharded = {d: grad_of(net, merge, key, partial_mesh(d), **kw) for d in devices}
@@ -559,6 +563,18 @@ def test_sparse_on_2_4_8_devices_chunked_and_resumed():
     assert used_index_exchange(results, "sparse")
     # the bursts overflow the index buffers: the 0/1 fallback ran too
     assert max(results["sparse/8/branches"]) == results["sparse/8/ladder"]
+
+
+@pytest.mark.slow
+def test_csr_on_2_4_8_devices_resumed_and_gradients():
+    pytest.importorskip("brainevent")
+    results = run_group("csr")
+    assert {"csr/2", "csr/4", "csr/8", "csr/resumed", "grad-csr/4"} <= set(results)
+    assert results["csr/t0"] == STEPS // 2
+    assert used_index_exchange(results, "csr")
+    equal, total = results["grad-csr/4/bitwise"]
+    assert results["grad-csr/4/nonzero"] == total       # real gradients, the weights' included
+    assert equal >= total - 1, (equal, total)
 
 
 @pytest.mark.slow

@@ -6,7 +6,8 @@
 ``d`` of every block (:class:`Layout`; one model: the neurons ``[d m, (d + 1) m)``), their state,
 parameters and noise, and the synapses onto them (their incoming synapses, in every format:
 dense, :class:`~izhijax.connectivity.EventDense`, :class:`~izhijax.connectivity.Sparse`,
-:class:`~izhijax.connectivity.PreScaled` and per-synapse delays,
+:class:`~izhijax.connectivity.CSR`, :class:`~izhijax.connectivity.PreScaled` and per-synapse
+delays,
 :class:`~izhijax.connectivity.Delayed`, whose ring of source spikes every device holds whole;
 with plasticity each device learns its own synapses, from the sources' traces, which every
 device keeps whole, and its targets' traces).
@@ -25,9 +26,10 @@ block; the spikes reach the other devices in the step's propagation:
    (:class:`~izhijax.connectivity.EventDense`, :class:`~izhijax.connectivity.Sparse`) straight
    from the list (the format's buffer ladder picked by the same count, the same fired indices,
    the same additions as :func:`izhijax.connectivity.propagate`, without scanning the ``n``
-   neurons); dense and :class:`~izhijax.connectivity.PreScaled` weights and the rings of
-   :class:`~izhijax.connectivity.Delayed` ones through the formats' own code on the 0/1 vector
-   rebuilt from the list (``O(n)`` per device).
+   neurons); dense, :class:`~izhijax.connectivity.PreScaled` and
+   :class:`~izhijax.connectivity.CSR` weights (the CSR kernels list the fired neurons
+   themselves) and the rings of :class:`~izhijax.connectivity.Delayed` ones through the
+   formats' own code on the 0/1 vector rebuilt from the list (``O(n)`` per device).
 
 Bit for bit. The noise of neuron ``i`` at step ``t`` is the Threefry counter ``i`` of
 ``fold_in(key, t)`` (:mod:`izhijax._src.threefry`): a device draws exactly its slice, and the
@@ -336,7 +338,7 @@ def _check_supported(params):
     from .plasticity import REWARDS, Dopamine2007, TraceRule
     for p in params.projections:
         w = p.weights.matrix if isinstance(p.weights, connectivity.PreScaled) else p.weights
-        for field in ("post", "incoming"):      # the structure the split is computed from
+        for field in ("post", "incoming", "indices", "indptr"):   # what the split is computed from
             if is_traced(getattr(w, field, None)):
                 raise TypeError(
                     f"shard.simulate: projection {p.name!r} has traced weights.{field} (inside "
@@ -382,15 +384,15 @@ def _kind(w, name):
         return "event"
     if isinstance(w, connectivity.Sparse):
         return "sparse"
+    if type(w).__name__ == "CSR" and type(w).__module__ == "izhijax._src.csr":
+        return "csr"
     if type(w) is Delayed:      # not a subclass: LearnableDelayed delivers otherwise
         return "delayed"
     if not connectivity.is_format(w):
         return "dense"
     raise NotImplementedError(f"shard: projection {name!r} has weights of format "
                               f"{type(w).__name__}, which the sharded run does not support "
-                              f"(dense, EventDense, Sparse, PreScaled); use izj.simulate"
-                              + (", or CSR.to_sparse(), the same synapses as Sparse"
-                                 if type(w).__name__ == "CSR" else ""))
+                              f"(dense, EventDense, Sparse, CSR, PreScaled); use izj.simulate")
 
 
 # --- the local tables: each device's share of the weights ------------------------------------
@@ -499,10 +501,46 @@ def _localize(w, t0, t1, lay, name):
         per = (rows >= 0).sum(1) * W.shape[0]
         return ("event", w.buffers), {"w": (local, P(None, AXIS))}, per, \
             np.full(d, m * W.shape[0]), None
+    if kind == "csr":
+        return _split_csr(w, t0, lay)
     lpost, per, index = _split_table(np.asarray(w.post), w.n_post, t0, lay)
     lw = _take(w.w, index)
     return ("sparse", w.buffers), {"post": (lpost, P(AXIS)), "w": (lw, P(AXIS))}, per, \
         np.full(d, lpost[0].size), None
+
+
+def _split_csr(w, t0, lay):
+    """A :class:`~izhijax.connectivity.CSR` split by target device: each device keeps, row by
+    row, the synapses onto its neurons in storage order (the order of the additions onto each
+    target), re-indexed to its block; every device's table is padded to the longest with
+    synapses of weight ``-0.0`` at the end of the last row (``x + (-0.0)`` is ``x`` for every
+    ``x``, so they change no bit). Returns what :func:`_localize` returns; the spec holds the
+    static task capacity and whether every device's rows are sorted."""
+    from .csr import _sorted_rows, _task_capacity
+    d, m = lay.d, lay.m
+    indices, indptr = np.asarray(w.indices), np.asarray(w.indptr)
+    n_pre = indptr.size - 1
+    rows = np.repeat(np.arange(n_pre, dtype=np.int32), np.diff(indptr))
+    slot = lay.slot[indices.astype(np.int64) + t0]                 # flat slot of each target
+    owner = slot // m
+    picks = [np.flatnonzero(owner == k) for k in range(d)]         # storage order
+    per = np.array([x.size for x in picks])
+    width = max(1, int(per.max(initial=0)))
+    lidx = np.zeros((d, width), np.int32)
+    lptr = np.zeros((d, n_pre + 1), np.int32)
+    index = np.full((d, width), -1, np.int64)
+    for k, sel in enumerate(picks):
+        lidx[k, :sel.size] = slot[sel] - k * m
+        index[k, :sel.size] = sel
+        counts = np.bincount(rows[sel], minlength=n_pre)
+        counts[-1] += width - sel.size                             # the padding: last row
+        lptr[k, 1:] = np.cumsum(counts)
+    xp, taken = _xp(_take(w.data, index))
+    data = xp.where(index >= 0, taken, xp.asarray(-0.0, taken.dtype))
+    capacity = max(_task_capacity(lptr[k]) or 1 for k in range(d))
+    ordered = all(_sorted_rows(lidx[k], lptr[k]) for k in range(d))
+    arrays = {"data": (data, P(AXIS)), "indices": (lidx, P(AXIS)), "indptr": (lptr, P(AXIS))}
+    return ("csr", capacity, ordered), arrays, per, np.full(d, width), None
 
 
 def _take(x, index):
@@ -571,6 +609,10 @@ def _local_propagate(spec, arrays, spikes, gidx, t0):
         return out
     if kind == "event":
         return connectivity.EventDense(arrays["w"], spec[1]).propagate(spikes)
+    if kind == "csr":      # the device's share through the CSR kernels (csr.CSR.propagate)
+        from .csr import _csr_propagate
+        return _csr_propagate(gidx.shape[0], spec[1], spec[2], arrays["data"][0],
+                              arrays["indices"][0], arrays["indptr"][0], spikes)
     return connectivity.Sparse(arrays["post"][0], arrays["w"][0], gidx.shape[0],
                                spec[1]).propagate(spikes)
 
