@@ -7,6 +7,7 @@ processes joined by ``jax.distributed`` with gloo CPU collectives (``... process
 """
 
 import dataclasses
+import importlib.util
 import json
 import os
 import socket
@@ -101,6 +102,8 @@ def join(first, second):
 
 
 RECORD = dict(record_v=[0, 5, 63, 76], record_u=[3, 70])
+PROCESS_KINDS = ("sparse",) + (("csr",) if importlib.util.find_spec("brainevent") else ())
+"""The networks run over two processes (CSR where brainevent is installed)."""
 STEPS = 100
 
 
@@ -355,7 +358,7 @@ def _process_worker(index, port, out):
     import izhijax as izj
     import izhijax.shard  # noqa: F401
     assert jax.process_count() == 2 and len(jax.devices()) == 4, jax.devices()
-    for kind in ("sparse",):
+    for kind in PROCESS_KINDS:
         net = make_net(kind)
         final, rec = izj.shard.simulate(net, jax.random.key(1), STEPS, **RECORD)
         np.savez(os.path.join(out, f"{kind}-{index}.npz"), **fingerprint(final, rec))
@@ -621,7 +624,7 @@ def test_two_processes_equal_one(tmp_path):
                               stderr=subprocess.STDOUT, text=True) for i in range(2)]
     logs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(log[-2000:] for log in logs)
-    for kind in ("sparse",):
+    for kind in PROCESS_KINDS:
         ref = fingerprint(*izj.simulate(make_net(kind), jax.random.key(1), STEPS, **RECORD))
         for i in range(2):
             got = dict(np.load(tmp_path / f"{kind}-{i}.npz"))
