@@ -466,6 +466,32 @@ def test_partition_blocks_balance_and_exchange():
     assert izj.shard.partition(sparse, 16).blocks[-1] == ((960, 1000),)
 
 
+def test_csr_split_keeps_each_targets_synapses_in_order():
+    # Each device's CSR holds exactly the synapses onto its neurons, per target in the global
+    # storage order (the order of the additions), padded with -0.0 weights onto its last slot
+    # (rows stay sorted, so the two-thread CPU kernel stays available).
+    pytest.importorskip("brainevent")
+    net = izj.connectivity.to_csr(izj.scaled_izhikevich2003(jax.random.key(0), 1000, k=20))
+    w = net.weights
+    lay = _shard.layout(net, 4)
+    spec, arrays, per, stored, _ = _shard._split_csr(w, 0, lay)
+    assert spec[2] is True and sum(per) == w.n_synapses and len(set(stored)) == 1
+    data, idx, ptr = (np.asarray(arrays[k][0]) for k in ("data", "indices", "indptr"))
+    g_idx, g_ptr, g_data = np.asarray(w.indices), np.asarray(w.indptr), np.asarray(w.data)
+    want, got = {}, {}
+    for i in range(w.n_pre):
+        for j in range(g_ptr[i], g_ptr[i + 1]):
+            want.setdefault(int(g_idx[j]), []).append((i, g_data[j]))
+        for k in range(4):
+            for j in range(ptr[k, i], ptr[k, i + 1]):
+                if j < per[k]:
+                    target = int(lay.perm[k * lay.m + idx[k, j]])
+                    got.setdefault(target, []).append((i, data[k, j]))
+    assert got == want
+    pad = np.concatenate([data[k, per[k]:] for k in range(4)])
+    assert pad.size == 4 * stored[0] - sum(per) and np.all(np.signbit(pad)) and not pad.any()
+
+
 def test_layout_splits_each_model_block_over_the_devices():
     net = izj.thalamocortical(jax.random.key(0), n_thal=20, n_exc=80, n_inh=21)
     lay = _shard.layout(net, 3)      # thalamus (one model) and cortex (another), each split in 3

@@ -513,8 +513,8 @@ def _split_csr(w, t0, lay):
     """A :class:`~izhijax.connectivity.CSR` split by target device: each device keeps, row by
     row, the synapses onto its neurons in storage order (the order of the additions onto each
     target), re-indexed to its block; every device's table is padded to the longest with
-    synapses of weight ``-0.0`` at the end of the last row (``x + (-0.0)`` is ``x`` for every
-    ``x``, so they change no bit). Returns what :func:`_localize` returns; the spec holds the
+    synapses of weight ``-0.0`` onto its last slot at the end of the last row (``x + (-0.0)`` is
+    ``x`` for every ``x``, so they change no bit). Returns what :func:`_localize` returns; the spec holds the
     static task capacity and whether every device's rows are sorted."""
     from .csr import _sorted_rows, _task_capacity
     d, m = lay.d, lay.m
@@ -526,8 +526,8 @@ def _split_csr(w, t0, lay):
     picks = [np.flatnonzero(owner == k) for k in range(d)]         # storage order
     per = np.array([x.size for x in picks])
     width = max(1, int(per.max(initial=0)))
-    lidx = np.zeros((d, width), np.int32)
-    lptr = np.zeros((d, n_pre + 1), np.int32)
+    lidx = np.full((d, width), m - 1, np.int32)      # padding onto the last slot: sorted rows
+    lptr = np.zeros((d, n_pre + 1), np.int32)       # stay sorted
     index = np.full((d, width), -1, np.int64)
     for k, sel in enumerate(picks):
         lidx[k, :sel.size] = slot[sel] - k * m
