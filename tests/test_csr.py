@@ -216,11 +216,17 @@ def test_bad_arrays_are_refused_naming_the_field(field, change, message):
                          n_post=0)
 
 
-def test_shard_refuses_csr_and_names_the_conversion():
+def test_shard_runs_csr_as_the_one_device_run():
+    # The sharded run takes CSR weights (split by target device; 2, 4, 8 devices and two
+    # processes in tests/test_shard.py); on this process's one device it is izj.simulate's run.
     from izhijax import shard
     net = connectivity.to_csr(izj.scaled_izhikevich2003(jax.random.key(0), 200, k=20))
-    with pytest.raises(NotImplementedError, match=r"CSR.to_sparse\(\)"):
-        shard.simulate(net, jax.random.key(0), 10)
+    key = jax.random.key(3)
+    f0, r0 = izj.simulate(net, key, 100, record_v=[0, 199])
+    f1, r1 = shard.simulate(net, key, 100, record_v=[0, 199])
+    assert np.asarray(r0.spikes).sum() > 100
+    for a, b in ((r0.spikes, r1.spikes), (r0.v, r1.v), (f0.pulse, f1.pulse)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_without_brainevent_the_error_says_how_to_install_it(monkeypatch):
