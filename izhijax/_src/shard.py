@@ -92,6 +92,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from . import connectivity, delays, engine
+from .csr import CSR, _csr_propagate, _sorted_rows, _task_capacity
 from .delays import Delayed
 from .inputs import INPUT_TAG, Input
 from .network import State, blocks as model_blocks
@@ -384,7 +385,7 @@ def _kind(w, name):
         return "event"
     if isinstance(w, connectivity.Sparse):
         return "sparse"
-    if type(w).__name__ == "CSR" and type(w).__module__ == "izhijax._src.csr":
+    if isinstance(w, CSR):
         return "csr"
     if type(w) is Delayed:      # not a subclass: LearnableDelayed delivers otherwise
         return "delayed"
@@ -516,7 +517,6 @@ def _split_csr(w, t0, lay):
     synapses of weight ``-0.0`` onto its last slot at the end of the last row (``x + (-0.0)`` is
     ``x`` for every ``x``, so they change no bit). Returns what :func:`_localize` returns; the spec holds the
     static task capacity and whether every device's rows are sorted."""
-    from .csr import _sorted_rows, _task_capacity
     d, m = lay.d, lay.m
     indices, indptr = np.asarray(w.indices), np.asarray(w.indptr)
     n_pre = indptr.size - 1
@@ -610,7 +610,6 @@ def _local_propagate(spec, arrays, spikes, gidx, t0):
     if kind == "event":
         return connectivity.EventDense(arrays["w"], spec[1]).propagate(spikes)
     if kind == "csr":      # the device's share through the CSR kernels (csr.CSR.propagate)
-        from .csr import _csr_propagate
         return _csr_propagate(gidx.shape[0], spec[1], spec[2], arrays["data"][0],
                               arrays["indices"][0], arrays["indptr"][0], spikes)
     return connectivity.Sparse(arrays["post"][0], arrays["w"][0], gidx.shape[0],
