@@ -2,7 +2,7 @@
 spike times under an injected current), implemented in :mod:`izhijax._src.traces`.
 
     trace = izj.traces.load_trace("cell.csv")              # time, current, voltage
-    result = izj.traces.fit_trace(trace, loss="voltage")   # a, b, c, d of a 2003 neuron
+    result = izj.traces.fit_trace(trace, loss="voltage")   # a, b, c, d (multiple shooting)
     result = izj.traces.fit_trace(trace, method="cmaes")   # CMA-ES (pip install "izhijax[cma]")
     result.params, result.gamma                            # fitted values, coincidence factor
 """
@@ -19,6 +19,7 @@ from ._src.traces import (  # noqa: F401
     MIN_SAMPLES,
     V_REST0,
     FORCED_LEVEL,
+    SHOOTING_HORIZON,
     check_trace,
     load_trace,
     save_trace,
@@ -41,7 +42,7 @@ from ._src.traces import (  # noqa: F401
 __all__ = [
     "Trace", "TraceFit", "PARAMETERS", "TONIC_PRESETS", "LOSS_KINDS", "FIT_METHODS",
     "CMAES_POPSIZE", "CMAES_SIGMA0", "MIN_SAMPLES", "V_REST0",
-    "FORCED_LEVEL", "check_trace", "load_trace", "save_trace", "detect_spikes", "spike_train",
+    "FORCED_LEVEL", "SHOOTING_HORIZON", "check_trace", "load_trace", "save_trace", "detect_spikes", "spike_train",
     "spike_window", "van_rossum_distance", "van_rossum_numpy", "spike_loss", "voltage_loss",
     "combined_loss", "coincidence_factor", "fit_trace", "simulate_trace", "synthetic_trace",
     "ou_current", "default_optimizer",

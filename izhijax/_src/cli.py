@@ -417,13 +417,18 @@ def build_parser():
                     help="fit the voltage, the spike times alone, or both (default voltage)")
     fn.add_argument("--fit", default="a,b,c,d", help="parameters to fit, among "
                                                      "a,b,c,d,gain,bias,v_rest (default a,b,c,d)")
-    fn.add_argument("--iters", type=_positive_int, default=30,
-                    help="optimizer steps on the free run (default 30)")
+    fn.add_argument("--iters", type=_positive_int, default=None,
+                    help="shooting: Levenberg-Marquardt iterations at most (default 20); "
+                         "gradient: optimizer steps on the free run (default 30)")
     fn.add_argument("--prefit", type=_positive_int, default=200,
                     help="teacher-forced pre-fit steps (default 200)")
-    fn.add_argument("--method", choices=("gradient", "cmaes"), default="gradient",
-                    help="gradient (pre-fit + surrogate gradients, default) or cmaes (CMA-ES on "
-                         "the batched model; faster for a, b, c, d; needs izhijax[cma])")
+    fn.add_argument("--method", choices=("shooting", "gradient", "cmaes"), default=None,
+                    help="shooting (multiple shooting + Levenberg-Marquardt on the voltage; the "
+                         "default with a voltage), gradient (pre-fit + surrogate gradients; the "
+                         "default for --loss spikes) or cmaes (CMA-ES on the batched model; "
+                         "needs izhijax[cma])")
+    fn.add_argument("--horizon", type=_positive_float, default=None,
+                    help="shooting: ms between imposed recorded voltages (default 0.5)")
     fn.add_argument("--evals", type=_positive_int, default=3000,
                     help="cmaes: model runs in all (default 3000)")
     fn.add_argument("--dt", type=_positive_float, default=None,

@@ -1,7 +1,8 @@
 """``izhijax fit-neuron``: fit one Izhikevich (2003) neuron to a recorded trace.
 
     izhijax fit-neuron --trace FILE [--loss voltage|spikes|both] [--fit a,b,c,d,gain,v_rest]
-                       [--iters N] [--prefit N] [--dt MS] [--seed S] [--out PREFIX] [--x64]
+                       [--method shooting|gradient|cmaes] [--iters N] [--prefit N]
+                       [--horizon MS] [--dt MS] [--seed S] [--out PREFIX] [--x64]
     izhijax fit-neuron --demo demo.csv        # writes a synthetic recording to try it on
 
 ``--trace``: CSV with a header (columns ``time`` in ms, ``current``, ``voltage`` in mV; ``spike``
@@ -71,7 +72,11 @@ def run(args):
               f"a, b, c, d = {', '.join(f'{truth[k]:g}' for k in 'abcd')})")
         print(f"  try: izhijax fit-neuron --trace {args.demo} --out fit_neuron")
         return 0
-    if args.method == "cmaes":
+    method = args.method or ("gradient" if args.loss == "spikes" else "shooting")
+    if method == "shooting" and args.loss == "spikes":
+        raise _UsageError("argument --method: shooting fits the recorded voltage; use --loss "
+                          "voltage or both, or --method gradient or cmaes for spike times alone")
+    if method == "cmaes":
         k = traces.CMAES_POPSIZE
         if args.evals < k:
             raise _UsageError(f"argument --evals: CMA-ES asks {k} candidates at a time, expected "
@@ -101,14 +106,17 @@ def run(args):
         raise _UsageError(f"argument --dt: {err}") from None
     print(f"izhijax fit-neuron: {args.trace}: {trace.time.size} samples of {trace.interval:g} ms "
           f"({trace.duration:g} ms), loss {args.loss}, fitting {','.join(names)}, dt {dt:g} ms, "
-          + (f"{args.prefit} pre-fit + {args.iters} steps" if args.method == "gradient" else
-             f"CMA-ES, {args.evals} runs") + f", backend={jax.default_backend()}")
+          + {"gradient": f"{args.prefit} pre-fit + {args.iters or 30} steps",
+             "cmaes": f"CMA-ES, {args.evals} runs",
+             "shooting": f"multiple shooting, {args.iters or 20} iterations at most"}[method]
+          + f", backend={jax.default_backend()}")
     start = time.perf_counter()
     try:
         result = traces.fit_trace(trace, fit=names, loss=args.loss, n_iters=args.iters,
                                   n_prefit=args.prefit, dt=dt, key=jax.random.key(args.seed),
-                                  progress=not args.no_progress, method=args.method,
-                                  max_evals=args.evals)
+                                  progress=not args.no_progress, method=method,
+                                  max_evals=args.evals,
+                                  horizon=args.horizon or traces.SHOOTING_HORIZON)
     except FitDivergenceError as err:
         raise FloatingPointError(f"the fit stopped at step {err.iteration}: {err.cause}") from None
     seconds = time.perf_counter() - start
@@ -122,7 +130,8 @@ def run(args):
                "wall_seconds": seconds, "dt_ms": result.dt,
                "spikes_recording": int(result.target_spikes.size),
                "spikes_model": int(result.model.spikes.size), "prefit_steps": args.prefit,
-               "optimizer_steps": args.iters, "method": args.method,
+               "optimizer_steps": args.iters or {"gradient": 30, "shooting": 20}.get(method),
+               "method": method,
                "loss_history": np.asarray(result.history["best"]).tolist()}
     with open(args.out + ".json", "w") as f:
         json.dump(numbers, f, indent=1)
