@@ -8,11 +8,14 @@ Methods, each fitting ``a, b, c, d`` within izhijax's bounds (:data:`izhijax.tra
 on izhijax's voltage loss (:func:`izhijax.traces.voltage_loss` / ``v_scale^2``, the loss of
 ``fit_trace(loss="voltage")``):
 
-* ``izhijax``: :func:`izhijax.traces.fit_trace` with the settings of ``fit_traces.py``. It returns
-  only its final parameters, so its Gamma-vs-time curve is a ladder of independent fits of
-  increasing effort (screening only; a short pre-fit and a few Adam steps; the full setting),
-  each point the wall time of that whole fit and the held-out Gamma of its result: the time to
-  reach a Gamma is that of the cheapest rung that reaches it.
+* ``izhijax``: :func:`izhijax.traces.fit_trace`, by default ``method="shooting"`` (multiple
+  shooting + Levenberg-Marquardt with forward-mode Jacobians: the gradient method of izhijax
+  for a voltage, its default); ``--izhijax-method gradient`` for the surrogate-gradient ladder
+  with the settings of ``fit_traces.py``. ``fit_trace`` returns only its final parameters, so
+  its Gamma-vs-time curve is a ladder of independent fits of increasing effort (shooting: 5,
+  10 and 20 iterations; gradient: screening only, a short pre-fit and a few Adam steps, the
+  full setting), each point the wall time of that whole fit and the held-out Gamma of its
+  result: the time to reach a Gamma is that of the cheapest rung that reaches it.
 * ``cma`` / ``de``: nevergrad's CMA-ES (population 16) and two-points differential evolution
   (population 16, the optimizer brian2modelfitting's ``NevergradOptimizer`` defaults to), asking
   a whole population at once and evaluating it in one jitted call of izhijax's own forward model
@@ -25,7 +28,16 @@ on izhijax's voltage loss (:func:`izhijax.traces.voltage_loss` / ``v_scale^2``, 
   run), ``a, b`` log-scaled and ``c, d`` linear on [0, 1], restarts when it stops early.
 * ``b2mf``: brian2modelfitting 0.4 itself (``experiments/bench/peers/b2mf_fit.py``, its own venv
   ``.venv-b2mf``: Brian2 2.9.0, nevergrad 0.3.0, NumPy 1.23.5), TraceFitter with its default
-  NevergradOptimizer ("DE"), 30 samples per round, MSEMetric, Brian2's numpy target.
+  NevergradOptimizer ("DE"), 30 samples per round, MSEMetric, Brian2's numpy target. The venv
+  (nevergrad 0.3 needs NumPy < 1.24, bayes_opt's old API and an old SciPy and pandas)::
+
+      python3 -m venv .venv-b2mf
+      .venv-b2mf/bin/pip install "brian2modelfitting==0.4.*" "brian2==2.9.0" "scipy<1.12" \
+          "pandas<2.1" "bayesian-optimization<1.5"
+      .venv-b2mf/bin/pip install "numpy==1.23.5"
+
+  and this script's own environment needs nevergrad besides izhijax's test extras
+  (``pip install nevergrad``; here in a venv of its own, ``.venv-fitbase``).
 
 Held-out Gamma (delta 4 ms) of the best-so-far parameters is computed afterwards (not timed).
 Gamma's normaliser ``1 - 2 nu delta`` vanishes at 125 Hz: a model firing faster scores 0 (the
@@ -36,7 +48,9 @@ first recording before any timing (compile seconds reported separately).
 
     nice -n 10 python experiments/fit_baseline.py                 # 25 ground truths
     nice -n 10 python experiments/fit_baseline.py --n 14 --budget 15   # the reported run
+    python experiments/fit_baseline.py --izhijax-method gradient      # the surrogate-gradient fit
     python experiments/fit_baseline.py --resummarise              # table/figure from results
+                                                                  # (results.json or .json.gz)
     python experiments/fit_baseline.py --smoke                    # 2 neurons, 0.25 s, seconds
 
 Writes experiments/out/fit_baseline/results.json, table.md and fit_baseline.png.
@@ -57,16 +71,21 @@ from izhijax import traces as T
 from izhijax._src import traces as _T
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fit_traces import PRESETS, ground_truths, recording  # noqa: E402
+from fit_traces import PRESETS, _cpu, ground_truths, recording  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "fit_baseline")
 NAMES = ("a", "b", "c", "d")
-FULL = dict(n_starts=32, n_refine=4, n_iters=10, n_prefit=150)   # fit_traces.py's setting
-LADDER = (dict(n_starts=32, n_refine=4, n_iters=1, n_prefit=0),
-          dict(n_starts=32, n_refine=4, n_iters=3, n_prefit=40),
-          FULL)
-SMOKE_LADDER = (dict(n_starts=8, n_refine=2, n_iters=1, n_prefit=0),
-                dict(n_starts=8, n_refine=2, n_iters=3, n_prefit=20))
+FULL = dict(method="gradient", n_starts=32, n_refine=4, n_iters=10, n_prefit=150)   # fit_traces
+LADDERS = {
+    "shooting": (dict(method="shooting", n_iters=5), dict(method="shooting", n_iters=10),
+                 dict(method="shooting")),                      # fit_trace's default: 20
+    "gradient": (dict(method="gradient", n_starts=32, n_refine=4, n_iters=1, n_prefit=0),
+                 dict(method="gradient", n_starts=32, n_refine=4, n_iters=3, n_prefit=40),
+                 FULL)}
+SMOKE_LADDERS = {
+    "shooting": (dict(method="shooting", n_iters=2), dict(method="shooting", n_iters=5)),
+    "gradient": (dict(method="gradient", n_starts=8, n_refine=2, n_iters=1, n_prefit=0),
+                 dict(method="gradient", n_starts=8, n_refine=2, n_iters=3, n_prefit=20))}
 
 
 # -- izhijax's loss as a batched black box ------------------------------------------------------
@@ -307,10 +326,9 @@ def gamma_at(curve_, seconds):
 
 
 def run(n=25, budget=None, budget_factor=10.0, methods=("izhijax", "pycma", "cma", "de"),
-        smoke=False,
-        out=OUT):
+        smoke=False, out=OUT, izhijax_method="shooting"):
     duration, dt = (250.0, 0.25) if smoke else (2000.0, 0.25)
-    ladder = SMOKE_LADDER if smoke else LADDER
+    ladder = (SMOKE_LADDERS if smoke else LADDERS)[izhijax_method]
     truths = ground_truths(n)
     # warm-up (compilation), on the first recording's shapes
     warm = recording(truths[0][1], 999, duration, dt, 1.0)
@@ -387,7 +405,8 @@ def run(n=25, budget=None, budget_factor=10.0, methods=("izhijax", "pycma", "cma
                "smoke": smoke, "neurons": len(rows), "ground_truths": [r["name"] for r in rows],
                "fit_duration_ms": duration, "held_out_duration_ms": duration, "dt_ms": dt,
                "noise_mv": 1.0, "input": "OU mean 5, sd 4 mV/ms, tau 5 ms",
-               "izhijax_ladder": list(ladder), "budget_s": budget,
+               "izhijax_method": izhijax_method, "izhijax_ladder": list(ladder),
+               "budget_s": budget, "cpu": _cpu(),
                "budget_factor": None if budget is not None else budget_factor,
                "nevergrad_popsize": 16, "compile_seconds": compile_s,
                "backend": jax.default_backend(), "summary": summary, "rows": rows}
@@ -405,8 +424,14 @@ def run(n=25, budget=None, budget_factor=10.0, methods=("izhijax", "pycma", "cma
 
 def resummarise(out=OUT):
     """Recompute summary, table and figure from ``out/results.json`` (no fitting)."""
-    with open(os.path.join(out, "results.json")) as f:
-        numbers = json.load(f)
+    path = os.path.join(out, "results.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            numbers = json.load(f)
+    else:                                   # as committed: gzipped
+        import gzip
+        with gzip.open(path + ".gz", "rt") as f:
+            numbers = json.load(f)
     rows = numbers["rows"]
     methods = tuple(rows[0]["methods"])
     numbers["summary"] = summarise(rows, methods, numbers["held_out_duration_ms"])
@@ -512,9 +537,9 @@ def _table(summary, methods, n):
             s = part[m]
             e = s["median_relative_error"]
             lines.append(
-                f"| {m} | {_fmt(s['median_time_to_gamma_0.9_s'])} | "
+                f"| {m} | {_fmt(s['median_time_to_gamma_0.9_s'], 2)} | "
                 f"{s['fraction_reaching_0.9']:.2f} | "
-                f"{_fmt(s['median_time_to_izhijax_gamma_s'])} | "
+                f"{_fmt(s['median_time_to_izhijax_gamma_s'], 2)} | "
                 f"{s['median_final_gamma']:.3f} | {s['mean_final_gamma']:.3f} | "
                 f"{s['median_final_loss']:.4f} | "
                 + " / ".join(f"{e[p]:.3f}" for p in NAMES)
@@ -525,7 +550,7 @@ def _table(summary, methods, n):
         if extra:
             lines += ["| method (izhijax's loss) | median time to izhijax's final loss (s) | "
                       "reach it | final loss below izhijax's |", "|---|---|---|---|"]
-            lines += [f"| {m} | {_fmt(s['median_time_to_izhijax_loss_s'])} | "
+            lines += [f"| {m} | {_fmt(s['median_time_to_izhijax_loss_s'], 2)} | "
                       f"{s['fraction_reaching_izhijax_loss']:.2f} | "
                       f"{s['fraction_final_loss_below_izhijax']:.2f} |" for m, s in extra]
             lines.append("")
@@ -547,7 +572,7 @@ def _figure(rows, methods, path):
         g = np.where(np.isnan(g), -1.0, g)      # nothing yet: counts as the worst
         med = np.median(g, axis=0)
         q1, q3 = np.percentile(g, [25, 75], axis=0)
-        label = {"izhijax": "izhijax (gradients, fit_trace ladder)",
+        label = {"izhijax": "izhijax (fit_trace ladder)",
                  "cma": "nevergrad CMA-ES (pop 16, batched)",
                  "de": "nevergrad TwoPointsDE (pop 16, batched)",
                  "pycma": "pycma CMA-ES (pop 16, batched)",
@@ -578,6 +603,8 @@ if __name__ == "__main__":
     parser.add_argument("--methods", default=None,
                         help="comma-separated, izhijax first (default izhijax,pycma,cma,de,b2mf;"
                              " --smoke: izhijax,pycma,cma,de); b2mf needs /work/main/.venv-b2mf")
+    parser.add_argument("--izhijax-method", choices=tuple(LADDERS), default="shooting",
+                        help="the fit_trace method of izhijax's ladder (default shooting)")
     parser.add_argument("--out", default=OUT)
     parser.add_argument("--resummarise", action="store_true",
                         help="recompute summary, table and figure from OUT/results.json")
@@ -590,7 +617,8 @@ if __name__ == "__main__":
     if methods[0] != "izhijax":
         parser.error("--methods must start with izhijax")
     if args.smoke:
-        run(n=2, budget=1.0, methods=methods, smoke=True, out=args.out)
+        run(n=2, budget=1.0, methods=methods, smoke=True, out=args.out,
+            izhijax_method=args.izhijax_method)
     else:
         run(n=args.n, budget=args.budget, budget_factor=args.budget_factor, methods=methods,
-            out=args.out)
+            out=args.out, izhijax_method=args.izhijax_method)

@@ -29,10 +29,13 @@ Losses (pure ``jax.numpy``, usable under ``jax.grad``; the model's spikes are th
 The reported metric is :func:`coincidence_factor`, Jolivet et al. (2008)'s Gamma (NumPy).
 
 :func:`fit_trace` fits ``a, b, c, d`` (and ``gain``, ``bias``, ``v_rest`` where asked) of one
-:class:`izhijax.Izhikevich2003` neuron: a screening run of many starts (the 2003 presets that fire
-tonically and random draws, one network of independent neurons, one forward run), then Adam on the
-best few at once (again one network: each neuron's gradient is its own), the best final loss
-wins. Deterministic (no noise, a fixed key).
+:class:`izhijax.Izhikevich2003` neuron, every start at once as one network of independent
+neurons. From a voltage by default with multiple shooting: the recorded voltage is imposed every
+``horizon`` (0.5 ms), the recorded spikes reset the neuron, and Levenberg-Marquardt minimises the
+error of the short predictions in between (smooth in the parameters; its Jacobian by forward-mode
+differentiation through the simulation). Otherwise (``method="gradient"``) a screening run of
+many starts, a teacher-forced pre-fit and Adam on the free run through the surrogate spikes; or
+CMA-ES (``method="cmaes"``). Deterministic (no noise, a fixed key).
 """
 
 import csv
