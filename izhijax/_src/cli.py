@@ -421,7 +421,7 @@ def build_parser():
                     help="shooting: Levenberg-Marquardt iterations at most (default 20); "
                          "gradient: optimizer steps on the free run (default 30)")
     fn.add_argument("--prefit", type=_positive_int, default=200,
-                    help="teacher-forced pre-fit steps (default 200)")
+                    help="gradient: teacher-forced pre-fit steps (default 200)")
     fn.add_argument("--method", choices=("shooting", "gradient", "cmaes"), default=None,
                     help="shooting (multiple shooting + Levenberg-Marquardt on the voltage; the "
                          "default with a voltage), gradient (pre-fit + surrogate gradients; the "
