@@ -10,9 +10,11 @@ another current (no noise). Cases:
 * ``six``: ``gain`` and ``v_rest`` fitted too (the truth has 1 and -70 mV);
 * ``fine_fit_coarse``: the recording simulated at 0.05 ms (five steps per sample) and fitted at its
   0.25 ms samples (the Euler step is part of the model: a mismatch);
-* ``fine_fit_fine``: the same recording fitted at ``dt=0.05``.
+* ``fine_fit_fine``: the same recording fitted at ``dt=0.05``;
+* ``sampled_0.1ms``: recorded (and simulated) at 0.1 ms, 2 s;
+* ``long_10s``: 10 s at 0.25 ms.
 
-    python experiments/fit_shooting_limits.py          # ~1 min on 2 cores
+    python experiments/fit_shooting_limits.py          # ~2 min on 2 cores
 
 Writes experiments/out/fit_shooting_limits/results.json (median and minimum held-out Gamma, median
 seconds per fit after the first, per case).
@@ -32,25 +34,29 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fit_traces import _cpu, ground_truths  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out", "fit_shooting_limits")
-CASES = {"default": ({}, None), "both": ({"loss": "both"}, None),
-         "six": ({"fit": ("a", "b", "c", "d", "gain", "v_rest")}, None),
-         "fine_fit_coarse": ({}, 0.05), "fine_fit_fine": ({"dt": 0.05}, 0.05)}
+CASES = {"default": ({}, None, 0.25, 2000.0), "both": ({"loss": "both"}, None, 0.25, 2000.0),
+         "six": ({"fit": ("a", "b", "c", "d", "gain", "v_rest")}, None, 0.25, 2000.0),
+         "fine_fit_coarse": ({}, 0.05, 0.25, 2000.0),
+         "fine_fit_fine": ({"dt": 0.05}, 0.05, 0.25, 2000.0),
+         "sampled_0.1ms": ({}, None, 0.1, 2000.0), "long_10s": ({}, None, 0.25, 10000.0)}
 
 
-def recording(truth, seed, noise, sim_dt):
-    current = T.ou_current(seed, 8001, 0.25, mean=5.0, sigma=4.0, tau=5.0)
-    return T.synthetic_trace(truth, current, 0.25, noise_mv=noise, seed=seed, sim_dt=sim_dt)
+def recording(truth, seed, noise, sim_dt, interval=0.25, duration=2000.0):
+    current = T.ou_current(seed, int(round(duration / interval)) + 1, interval, mean=5.0,
+                           sigma=4.0, tau=5.0)
+    return T.synthetic_trace(truth, current, interval, noise_mv=noise, seed=seed, sim_dt=sim_dt)
 
 
 def main():
     out = {"cpu": _cpu(), "cases": {}}
-    for label, (kwargs, sim_dt) in CASES.items():
+    for label, (kwargs, sim_dt, interval, duration) in CASES.items():
         gammas, seconds = [], []
         for k, (name, truth) in enumerate(ground_truths(12)):
             if name in ("TC", "random8"):
                 continue
-            fitting = recording(truth, 1000 + k, 1.0, sim_dt)._replace(spikes=None)
-            held_out = recording(truth, 2000 + k, 0.0, sim_dt)
+            fitting = recording(truth, 1000 + k, 1.0, sim_dt, interval, duration)._replace(
+                spikes=None)
+            held_out = recording(truth, 2000 + k, 0.0, sim_dt, interval, 2000.0)
             start = time.perf_counter()
             result = T.fit_trace(fitting, **kwargs)
             seconds.append(time.perf_counter() - start)
@@ -61,7 +67,9 @@ def main():
             gammas.append(float(g) if np.isfinite(g) else 0.0)
         out["cases"][label] = {"settings": {k: list(v) if isinstance(v, tuple) else v
                                             for k, v in kwargs.items()},
-                               "recording_sim_dt_ms": sim_dt or 0.25, "n": len(gammas),
+                               "recording_sim_dt_ms": sim_dt or interval,
+                               "sampling_ms": interval, "fit_duration_ms": duration,
+                               "n": len(gammas),
                                "median_gamma_held_out": float(np.median(gammas)),
                                "min_gamma_held_out": float(np.min(gammas)),
                                "median_seconds_after_first": float(np.median(seconds[1:])),
