@@ -10,8 +10,8 @@ times alone (``loss="spikes"``, the times detected from the noisy voltage, the v
 Reported on a held-out current (another OU draw): Gamma (delta 4 ms), parameter errors, wall time
 per fit (compilation of the first fit included in its time).
 
-``--method shooting`` (multiple shooting + Levenberg-Marquardt, ``fit_trace``'s default with a
-voltage; from the voltage only: it needs one), ``gradient`` (pre-fit, screening,
+``--method shooting`` (multiple shooting + Levenberg-Marquardt, ``fit_trace``'s default),
+``gradient`` (pre-fit, screening,
 surrogate-gradient refinement) or ``cmaes`` (CMA-ES on the same batched model,
 ``fit_trace(method="cmaes")``); each writes its own folder.
 
@@ -65,8 +65,8 @@ SMOKE_SETTINGS = {"gradient": dict(method="gradient", n_starts=8, n_refine=2, n_
                   "cmaes": dict(method="cmaes", n_starts=8, popsize=8, max_evals=64),
                   "shooting": dict(method="shooting", n_iters=5)}
 KINDS = {"gradient": ("voltage", "spikes"), "cmaes": ("voltage", "spikes"),
-         "shooting": ("voltage",)}
-"""The losses each method fits (multiple shooting needs the voltage)."""
+         "shooting": ("voltage", "spikes")}
+"""The losses each method fits."""
 
 
 def run(smoke=False, out=OUT, method="gradient"):

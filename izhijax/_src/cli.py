@@ -423,10 +423,9 @@ def build_parser():
     fn.add_argument("--prefit", type=_positive_int, default=200,
                     help="gradient: teacher-forced pre-fit steps (default 200)")
     fn.add_argument("--method", choices=("shooting", "gradient", "cmaes"), default=None,
-                    help="shooting (multiple shooting + Levenberg-Marquardt on the voltage; the "
-                         "default with a voltage), gradient (pre-fit + surrogate gradients; the "
-                         "default for --loss spikes) or cmaes (CMA-ES on the batched model; "
-                         "needs izhijax[cma])")
+                    help="shooting (multiple shooting + Levenberg-Marquardt; default), gradient "
+                         "(pre-fit + surrogate gradients) or cmaes (CMA-ES on the batched model; "
+                         "the most accurate from spike times alone; needs izhijax[cma])")
     fn.add_argument("--horizon", type=_positive_float, default=None,
                     help="shooting: ms between imposed recorded voltages (default 0.5)")
     fn.add_argument("--evals", type=_positive_int, default=3000,

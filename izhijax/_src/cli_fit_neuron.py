@@ -72,10 +72,7 @@ def run(args):
               f"a, b, c, d = {', '.join(f'{truth[k]:g}' for k in 'abcd')})")
         print(f"  try: izhijax fit-neuron --trace {args.demo} --out fit_neuron")
         return 0
-    method = args.method or ("gradient" if args.loss == "spikes" else "shooting")
-    if method == "shooting" and args.loss == "spikes":
-        raise _UsageError("argument --method: shooting fits the recorded voltage; use --loss "
-                          "voltage or both, or --method gradient or cmaes for spike times alone")
+    method = args.method or "shooting"
     if method == "cmaes":
         k = traces.CMAES_POPSIZE
         if args.evals < k:
