@@ -754,11 +754,8 @@ def _forced_run(p, current, v0, data, setup, clamp=False):
         return (state.replace(v=v, u=u), since), pre[0]["v"]
 
     since0 = jnp.full((k,), 10 ** 6, jnp.int32)
-    if clamp:
-        xs = (inputs, data["peak_steps"], data["clamp_v"], data["clamp_at"])
-    else:
-        zeros = jnp.zeros(inputs.shape[:1], inputs.dtype)
-        xs = (inputs, data["step_spikes"], zeros, zeros)
+    xs = ((inputs, data["peak_steps"], data["clamp_v"], data["clamp_at"]) if clamp
+          else (inputs, data["step_spikes"], None, None))
     _, v = jax.lax.scan(body, (init_state(net), since0), xs)
     return v + offset[None, :]
 
