@@ -218,18 +218,26 @@ def settings(args):
                                       synapse_grad=sg).surrogate_gain
                 except ValueError:      # straight_through: no default height; fast_sigmoid's
                     gain = SYNAPSE_GRAD_GAIN
+                memory = izj.Config(threshold_grad=tg, synapse_grad=sg).grad_memory
                 out.append(dict(surrogate=sur, surrogate_gain=gain, threshold_grad=tg,
-                                synapse_grad=sg))
+                                synapse_grad=sg, grad_memory=memory))
     for gain in args.scan:
         for sg in (False, True):
             out.append(dict(surrogate="fast_sigmoid", surrogate_gain=gain,
-                            threshold_grad="crossing", synapse_grad=sg))
+                            threshold_grad="crossing", synapse_grad=sg,
+                            grad_memory=izj.Config(synapse_grad=sg).grad_memory))
+    for spec in args.forget:
+        sur, gain, tau = spec.split(":")
+        out.append(dict(surrogate=sur, surrogate_gain=float(gain), threshold_grad="crossing",
+                        synapse_grad=True, grad_memory=float(tau)))
     return out
 
 
 def label(s):
+    memory = s.get("grad_memory")
     return (f"{s['surrogate']} gain={s['surrogate_gain']:g} {s['threshold_grad']} "
-            f"synapse_grad={s['synapse_grad']}")
+            f"synapse_grad={s['synapse_grad']}"
+            + ("" if memory is None else f" grad_memory={memory:g}"))
 
 
 def _fmt(r):
@@ -318,6 +326,9 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--scan", default="",
                         help="comma-separated extra gains for fast_sigmoid / crossing only")
+    parser.add_argument("--forget", default="",
+                        help="comma-separated surrogate:gain:grad_memory settings, each with "
+                             "synapse_grad=True and threshold_grad='crossing'")
     parser.add_argument("--surrogates", default=",".join(izj.SURROGATES))
     parser.add_argument("--threshold-grads", default="crossing,voltage",
                         help="voltage is measured for fast_sigmoid only")
@@ -331,6 +342,7 @@ def main(argv=None):
     if args.smoke:
         args.keys, args.n_exc, args.n_inh, args.steps = 4, 40, 10, 200
     args.scan = [float(g) for g in args.scan.split(",") if g]
+    args.forget = [s for s in args.forget.split(",") if s]
     args.surrogates = [s for s in args.surrogates.split(",") if s]
     args.threshold_grads = [s for s in args.threshold_grads.split(",") if s]
     args.synapse_grads = {"both": (False, True), "off": (False,), "on": (True,)}[args.synapse_grad]

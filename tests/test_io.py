@@ -242,7 +242,8 @@ def _mixed_network(dtype=jnp.float64):
                                                                                 dtype)),
                                       jnp.linspace(0.5, 1.5, 17, dtype=dtype))
     config = izj.Config(dt=0.5, integrator="semi-implicit", noise="uniform",
-                        surrogate=izj.Triangle(0.7), threshold_grad="voltage", synapse_grad=True)
+                        surrogate=izj.Triangle(0.7), threshold_grad="voltage", synapse_grad=True,
+                        grad_memory=2.5)
     return izj.network([rs, fig1, book],
                        [izj.projection("rs", ("fig1", "book"), forward, delay=1),
                         izj.projection(("rs", "fig1"), "rs", back, delay=3, name="back")], config)

@@ -11,6 +11,7 @@ side by side.
 """
 
 from functools import partial
+import math
 from typing import NamedTuple
 
 import jax
@@ -19,7 +20,7 @@ import jax.numpy as jnp
 from . import connectivity, delays
 from .inputs import INPUT_TAG, Input
 from .network import MIN_RISE, State, _cat, blocks
-from .surrogate import spike, spike_per_rise
+from .surrogate import forget, spike, spike_per_rise
 from .threefry import unit_noise_block
 
 NOISE_BLOCK_STEPS = 50
@@ -132,9 +133,13 @@ def advance(state, net, key, i_ext=None, z=None, low=None, propagate=None, sourc
     crossing = cfg.threshold_grad == "crossing"
     one = len(low.blocks) == 1
     new, spikes, pre = [], [], []
+    keep = None if cfg.grad_memory is None or math.isinf(cfg.grad_memory) else \
+        math.exp(-cfg.dt / cfg.grad_memory)
     for blk, old in zip(low.blocks, state.neurons):
         model, params = blk.model, blk.params
         first = model.state_names[0]
+        if keep is not None:    # the backward pass forgets the gradient through v (surrogate.py)
+            old = {**old, first: forget(old[first], keep)}
         guard = _guard(model, params) if crossing else (lambda x: x)
         x = cfg.integrator.step(model, old, params, current if one else current[blk.start:blk.stop],
                                 cfg.dt, guard)

@@ -32,8 +32,8 @@ from . import connectivity
 from .arrays import real_array
 from .components import INTEGRATORS, NOISES, Integrator, NeuronModel, NoiseSource, resolve
 from .neuron import Izhikevich2003
-from .surrogate import (DEFAULT_GAIN, SURROGATES, Surrogate, as_surrogate,
-                        synapse_grad_gain)
+from .surrogate import (DEFAULT_GAIN, SURROGATES, SYNAPSE_GRAD_MEMORY, Surrogate,
+                        as_surrogate, synapse_grad_gain)
 
 THRESHOLD_GRADS = ("crossing", "voltage")
 MIN_RISE = 1.0
@@ -57,7 +57,7 @@ class Config:
             ``surrogate_scale`` its inverse width (in 1/step with ``threshold_grad="crossing"``,
             in 1/mV with ``"voltage"``) and ``surrogate_gain`` its height, the peak of the
             surrogate derivative: by default 1, and with ``synapse_grad=True`` and
-            ``threshold_grad="crossing"`` 1/64 (1/128 for the wider sigmoid(1)), where a peak of 1
+            ``threshold_grad="crossing"`` 1/4 (1/8 for the wider sigmoid(1)), where a peak of 1
             makes the backward pass through the synapses grow without bound (see
             :mod:`izhijax._src.surrogate`, "Calibrated height"). A surrogate object brings its own
             scale and gain.
@@ -71,8 +71,15 @@ class Config:
         synapse_grad: keep the gradient through the spikes a neuron sends to the others (False,
             the default, treats them as given input in the backward pass; forward unchanged).
             True gives the network's feedback (one population's rate against the other's
-            parameters); it needs a surrogate height well below 1 (the default then is 1/64
-            for fast_sigmoid(1)).
+            parameters); it needs a surrogate height below 1 and a forgetting backward pass
+            (the defaults then are 1/4 for fast_sigmoid(1) and ``grad_memory`` 4 ms).
+        grad_memory: time constant (ms) with which the backward pass forgets the gradient
+            through the membrane potential: entering each step, ``v``'s derivative is multiplied
+            by ``exp(-dt / grad_memory)`` (forward unchanged); ``math.inf`` keeps all of it.
+            Default None: 4 ms with ``synapse_grad=True`` and ``threshold_grad="crossing"``,
+            where it bounds the network's chaotic amplification in the backward pass, so that
+            every key's gradient of a rate has the finite difference's sign; no forgetting
+            otherwise (see :mod:`izhijax._src.surrogate`, "Forgetting").
         v_peak, inclusive, delay, n_exc: how :func:`make_params` builds a network from flat
             arrays: the :class:`izhijax.Izhikevich2003` model's cut-off (mV) and whether it spikes
             at ``v >= v_peak`` (Brian2, net.m) or ``v > v_peak`` (PymoNNto); the delay in steps of
@@ -94,6 +101,7 @@ class Config:
     reset_grad: bool = False
     synapse_grad: bool = False
     n_exc: Optional[int] = None
+    grad_memory: Optional[float] = None
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)
@@ -146,6 +154,14 @@ class Config:
         if self.n_exc is not None and (isinstance(self.n_exc, bool) or not isinstance(
                 self.n_exc, numbers.Integral) or self.n_exc < 0):
             raise ValueError(f"Config.n_exc must be None or an integer >= 0, got {self.n_exc!r}")
+        if self.grad_memory is None and self.synapse_grad is True \
+                and self.threshold_grad == "crossing":
+            set_("grad_memory", SYNAPSE_GRAD_MEMORY)      # izhijax._src.surrogate, "Forgetting"
+        if self.grad_memory is not None and (
+                isinstance(self.grad_memory, bool) or not isinstance(self.grad_memory, numbers.Real)
+                or not self.grad_memory > 0 or math.isnan(self.grad_memory)):
+            raise ValueError(f"Config.grad_memory must be None, a time > 0 ms or math.inf, got "
+                             f"{self.grad_memory!r}")
         for name in ("inclusive", "reset_grad", "synapse_grad"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"Config.{name} must be True or False, got {getattr(self, name)!r}")
