@@ -30,6 +30,9 @@ def make_net(kind, dtype=None):
     import jax.numpy as jnp
     import izhijax as izj
     key = jax.random.key(0)
+    if kind.endswith("+synapse_grad"):     # the gradient also through the spikes sent
+        net = make_net(kind[:-len("+synapse_grad")], dtype)
+        return net.replace(config=net.config.replace(synapse_grad=True))
     if kind == "dense":
         return izj.izhikevich2003(key, n_exc=80, n_inh=20, propagation="dense", dtype=dtype)
     if kind == "event":
@@ -280,7 +283,8 @@ def _devices_worker(group):
         results["inputs-mesh2d"] = differences(ref, fingerprint(*izj.shard.simulate(
             net, key, steps, inputs=drive, mesh=mesh, exchange=(), **RECORD)))
     grads = {"grad": (("mixed", (4,), {}),
-                      ("delayed", (4,), dict(chunk_size=50, checkpoint=10))),
+                      ("delayed", (4,), dict(chunk_size=50, checkpoint=10)),
+                      ("mixed+synapse_grad", (4,), {}), ("delayed+synapse_grad", (4,), {})),
              "csr": (("csr", (4,), {}),)}
     if group in grads:      # gradients through the sharded run == through izj.simulate
         for kind, devices, kw in grads[group]:
@@ -541,10 +545,6 @@ def test_unsupported_and_bad_inputs_are_one_line():
     with pytest.raises(ValueError, match="stats"):
         jax.grad(lambda b: izj.shard.simulate(net.replace(bias=b), jax.random.key(1), 5,
                                               stats=True)[1].counts.sum())(net.bias)
-    grad_net = net.replace(config=net.config.replace(synapse_grad=True))
-    with pytest.raises(NotImplementedError, match="synapse_grad"):
-        jax.grad(lambda b: izj.shard.simulate(grad_net.replace(bias=b), jax.random.key(1),
-                                              5)[1].counts.sum())(net.bias)
     with pytest.raises(NotImplementedError, match="plasticity"):
         jax.grad(lambda b: izj.shard.simulate(plastic.replace(bias=b), jax.random.key(1),
                                               5)[1].counts.sum())(net.bias)
@@ -631,8 +631,10 @@ def test_gradients_through_sharded_runs_equal_unsharded():
     """jax.grad through izj.shard.simulate (every format; delays chunked with checkpoint; under
     jit) == through izj.simulate, float64, every floating-point leaf of the network."""
     results = run_group("grad")      # each within 1e-12 (relative to the leaf's largest)
-    assert {"grad-mixed/4", "grad-delayed/4"} <= set(results)
-    for case in ("grad-mixed/4", "grad-delayed/4"):
+    assert {"grad-mixed/4", "grad-delayed/4", "grad-mixed+synapse_grad/4",
+            "grad-delayed+synapse_grad/4"} <= set(results)
+    for case in ("grad-mixed/4", "grad-delayed/4", "grad-mixed+synapse_grad/4",
+                 "grad-delayed+synapse_grad/4"):
         equal, total = results[case + "/bitwise"]
         assert results[case + "/nonzero"] == total, case        # real gradients, not zeros
     # one chunk: bit for bit but a replicated leaf's sum over the devices

@@ -71,8 +71,11 @@ parameters, noise amplitudes, biases, the weights' values, inputs, the initial s
 connectivity (``Sparse.post``, ``Delayed.post``) must be concrete, since the split is computed on
 the host from it. The split of the values is then a gather of the traced arrays with the host's
 indices, and ``shard_map`` differentiates each device's scan in place: no float crosses devices
-in the forward pass (the spikes go as indices, ``synapse_grad`` is refused), so the gradient of
-a device's share is computed on that device and equals :func:`izhijax.simulate`'s bit for bit;
+in the forward pass (the spikes go as indices), so the gradient of a device's share is computed
+on that device and equals :func:`izhijax.simulate`'s bit for bit; with
+``Config(synapse_grad=True)`` the spikes cross as their 0/1 floats (an ``all_gather`` of ``n``
+values per step, the 0/1 exchange), so that their surrogate gradient does too, and the gradients
+equal :func:`izhijax.simulate`'s up to the order of the sums over devices;
 a replicated leaf (a :class:`~izhijax.connectivity.PreScaled` scale, the dense tail rows) sums
 its devices' shares, in another order. Plastic projections are refused under ``jax.grad``.
 Per step and device the work is the device's neurons, its synapses that deliver, and
@@ -364,11 +367,6 @@ def _check_supported(params):
                 f"whose state the sharded run cannot split; it supports STDP, Izhikevich2006 "
                 f"and Dopamine2007 with RewardTimes or RewardPairing; use izj.simulate")
         _kind(p.weights, p.name)
-    if traced and params.config.synapse_grad:
-        raise NotImplementedError(
-            "shard: config.synapse_grad=True is not supported under jax.grad in a sharded run "
-            "(the spikes cross devices as indices, which carry no gradient); use izj.simulate "
-            "or the default synapse_grad=False")
     if traced and jax.process_count() > 1:
         raise NotImplementedError("shard: gradients through a sharded run over several "
                                   "processes are not supported; run one process per host")
@@ -619,7 +617,7 @@ def _local_propagate(spec, arrays, spikes, gidx, t0):
 # --- the exchange ------------------------------------------------------------------------------
 
 
-def _exchange(sent, gidx, perm, n, ladder, axis, ascending, dense_needed):
+def _exchange(sent, gidx, perm, n, ladder, axis, ascending, dense_needed, carry_grad=False):
     """What the devices send each other in a step, from each device's 0/1 spikes ``sent``.
 
     Returns ``(fired, spikes, branch, overflow)``, the same on every device: ``fired`` the
@@ -629,7 +627,9 @@ def _exchange(sent, gidx, perm, n, ladder, axis, ascending, dense_needed):
     (``len(ladder)`` for the fallback); ``overflow`` whether it was the fallback (``fired``
     then holds nothing: use ``spikes``). ``ascending``: the devices' neurons are in increasing
     global order device after device (one neuron model), so the gathered buffers are merged by
-    a prefix sum instead of a sort.
+    a prefix sum instead of a sort. ``carry_grad`` (static; with ``ladder = ()``): gather the
+    spikes as the floats they are, so that the surrogate gradient crosses the devices
+    (``Config(synapse_grad=True)`` under ``jax.grad``; the same 0/1 values).
     """
     dtype = sent.dtype
     count = jnp.sum(sent != 0, dtype=jnp.int32)
@@ -655,7 +655,7 @@ def _exchange(sent, gidx, perm, n, ladder, axis, ascending, dense_needed):
         return fired, spikes
 
     def dense():
-        every = jax.lax.all_gather(sent != 0, axis).reshape(-1)      # in slot order
+        every = jax.lax.all_gather(sent if carry_grad else sent != 0, axis).reshape(-1)  # slots
         spikes = jnp.zeros(n, dtype).at[perm].set(every.astype(dtype), mode="drop")
         return jnp.full(width, n, jnp.int32), spikes
 
@@ -809,6 +809,8 @@ def _device_run(st, tables, nparams, key_data, state, inputs, v_index, u_index):
     fixed = [(spec, arrays) for spec, arrays in zip(st.specs, tables) if spec[0] != "delayed"]
     # the 0/1 vector of every step: for dense and PreScaled weights and the delay rings
     dense_needed = any(spec[0] not in _INDEXED for spec in st.specs)
+    # synapse_grad under grad: the spikes cross as floats (simulate set the 0/1 exchange only)
+    carry_grad = st.differentiable and st.config.synapse_grad
     blks = tuple(engine.Block(model, off, off + size, params)
                  for (model, off, size), params in zip(st.models, nparams["params"]))
     low = engine.Lowered(blocks=blks, noise_amp=nparams["noise_amp"], bias=nparams["bias"],
@@ -819,14 +821,17 @@ def _device_run(st, tables, nparams, key_data, state, inputs, v_index, u_index):
     def propagate(pulse, _, sent):
         sent = jnp.where(real, sent, jnp.zeros_like(sent))          # padding never fires
         fired, spikes, branch, overflow = _exchange(sent, gidx, perm, n, st.ladder, st.axis,
-                                                    len(st.models) == 1, dense_needed)
+                                                    len(st.models) == 1, dense_needed,
+                                                    carry_grad)
         box.append((spikes, branch))
         new_row = lambda: jnp.zeros((1, m), pulse.dtype)
         if not fixed:
             return jnp.concatenate([pulse[1:], new_row()])
+        # (carrying the gradient, the formats' own propagation from the 0/1 floats: the same
+        # sums as the indexed one on the 0/1 fallback, and their all-synapse JVP in the spikes)
         contrib = [_indexed_propagate(spec[6], arrays, fired, spikes, overflow, spec[1],
                                       spec[2], n, m)
-                   if spec[0] in _INDEXED else
+                   if spec[0] in _INDEXED and not carry_grad else
                    _local_propagate(spec[6], arrays, spikes[spec[1]:spec[2]], gidx, spec[3])
                    for spec, arrays in fixed]
         if len(fixed) == 1:      # the engine's one all-to-all projection: the row itself
@@ -991,7 +996,8 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
     up to the order of floating-point sums (tests: float64, 4 devices; chunked within 1e-12).
     The connectivity (``Sparse.post``, ``Delayed.post``) must stay concrete (close over the
     network and replace the weights' values), the spikes cross devices as indices
-    (``config.synapse_grad=True`` is refused), plastic projections are refused, and
+    (with ``config.synapse_grad=True`` the spikes cross as 0/1 floats, every step, so that
+    their gradient does too), plastic projections are refused, and
     ``stats`` is not available.
 
     Args:
@@ -1040,6 +1046,8 @@ def simulate(params, key, n_steps, *, mesh=None, axis=AXIS, state=None, inputs=N
     lay = layout(params, mesh.shape[axis])
     n, m = lay.n, lay.m
     ladder = _ladder(exchange, m)
+    if differentiable and params.config.synapse_grad:
+        ladder = ()     # the spikes carry the gradient: they cross as the 0/1 floats themselves
     tables, g_tables = _split(params, lay, mesh)
     part = _partition(lay, ladder, tables)
     low = engine.lower(params)
