@@ -324,6 +324,7 @@ def main(argv=None):
     parser.add_argument("--n-exc", type=int, default=800)
     parser.add_argument("--n-inh", type=int, default=200)
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--variant", default="brian2", help="izj.izhikevich2003's variant")
     parser.add_argument("--scan", default="",
                         help="comma-separated extra gains for fast_sigmoid / crossing only")
     parser.add_argument("--forget", default="",
@@ -349,7 +350,8 @@ def main(argv=None):
     start = time.perf_counter()
     dtype = jnp.float32
     keys = jax.random.split(jax.random.key(11), args.keys)
-    params = izj.izhikevich2003(jax.random.key(0), n_exc=args.n_exc, n_inh=args.n_inh, dtype=dtype)
+    params = izj.izhikevich2003(jax.random.key(0), n_exc=args.n_exc, n_inh=args.n_inh, dtype=dtype,
+                                variant=args.variant)
     watch = (0, 1, args.n_exc, args.n_exc + 1)
     objectives = ["rate_exc", "rate_inh"] + [f"neuron_{i}" for i in watch]
     theta, build = network_knobs(params)
@@ -364,7 +366,9 @@ def main(argv=None):
         nf = neuron_objective(n_build)
         n_fds = finite_differences(nf, n_theta, params.config.replace(n_exc=None),
                                    keys, NEURON_PARAMS)
-    results = {"network": f"izhikevich2003 {args.n_exc}+{args.n_inh} neurons, {args.steps} steps, "
+    results = {"network": f"izhikevich2003 {args.n_exc}+{args.n_inh} neurons"
+                          f"{'' if args.variant == 'brian2' else ' (' + args.variant + ')'}, "
+                          f"{args.steps} steps, "
                           f"float32", "keys": args.keys, "mean_objectives": dict(zip(objectives,
                                                                                     rates.tolist())),
                "steps": {k: list(v) for k, v in STEPS.items()}, "settings": []}

@@ -28,7 +28,9 @@ def test_same_spikes_as_brian2_with_injected_noise(injected):
     net = fig3_network(int(injected["net_seed"]))
     noise = injected_noise(int(injected["noise_seed"]), T, net["noise_amp"])
     cfg = izj.Config(noise="none", n_exc=800)           # the brian2 variant's schedule, noise injected
-    assert izj.izhikevich2003(jax.random.key(0), n_exc=4, n_inh=1).config == izj.Config(n_exc=4)
+    # (the same forward settings; the network's gradient setting is synapse_grad=True)
+    assert izj.izhikevich2003(jax.random.key(0), n_exc=4, n_inh=1).config == izj.Config(
+        n_exc=4, synapse_grad=True)
     params = izj.make_params(net["a"], net["b"], net["c"], net["d"], net["W"], v0=net["v0"],
                              u0=net["u0"], config=cfg, dtype=jnp.float64)
     _, rec = izj.simulate(params, jax.random.key(0), T, inputs=noise, record_v=[0])

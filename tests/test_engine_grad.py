@@ -38,9 +38,10 @@ def loss(rates, n_exc=N_EXC):
 
 
 def build(variant="brian2", fmt="dense"):
-    """experiments/bptt_reference.py's network: 40 + 10 neurons, float64, bias 2."""
+    """experiments/bptt_reference.py's network: 40 + 10 neurons, float64, bias 2, with izhijax
+    0.1's gradient setting (``synapse_grad=False``; the brian2 variant now defaults to True)."""
     params = izj.izhikevich2003(jax.random.key(3), n_exc=N_EXC, n_inh=10, variant=variant,
-                                dtype=jnp.float64, propagation=fmt)
+                                dtype=jnp.float64, propagation=fmt, synapse_grad=False)
     return params.replace(bias=2.0)
 
 

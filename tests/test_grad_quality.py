@@ -53,21 +53,24 @@ the Fig. 3 network)."""
 
 
 @pytest.mark.slow
-def test_default_gradient_has_the_sign_of_the_finite_difference_for_own_knobs():
-    grads, fds = _measure(_network(), tuple(dict(OWN)))
+def test_plain_gradient_has_the_sign_of_the_finite_difference_for_own_knobs():
+    """``synapse_grad=False`` (the Config default, height 1)."""
+    grads, fds = _measure(_network(synapse_grad=False), tuple(dict(OWN)))
     for name, j in OWN:
         g, fd = grads[name][:, j], fds[name][j]
         assert np.isfinite(g).all(), name
         assert np.sign(g.mean()) == np.sign(fd) != 0, (name, g.mean(), fd)
         assert np.mean(np.sign(g) == np.sign(fd)) >= 7 / 8, (name, g, fd)
-    # the known limit of the default: no gradient across populations (the synapses are cut)
+    # the known limit of this setting: no gradient across populations (the synapses are cut)
     assert (grads["bias_inh"][:, 0] == 0).all() and (grads["bias_exc"][:, 1] == 0).all()
 
 
 @pytest.mark.slow
 def test_synapse_grad_is_finite_and_has_the_cross_population_signs():
-    params = _network(synapse_grad=True)
+    params = _network()     # izhikevich2003's default: synapse_grad=True, calibrated
+    assert params.config.synapse_grad is True
     assert params.config.surrogate_gain == SYNAPSE_GRAD_GAIN
+    assert params.config.grad_memory == SYNAPSE_GRAD_MEMORY
     names = ("bias_exc", "bias_inh", "w_exc", "noise_inh")
     grads, fds = _measure(params, names)
     for name in names:
@@ -86,8 +89,9 @@ def test_synapse_grad_is_finite_and_has_the_cross_population_signs():
 @pytest.mark.slow
 def test_synapse_grad_finite_on_the_fig3_network_over_1000_steps():
     """The issue's case: NaN for every key with a surrogate of height 1 (the backward pass through
-    the synapses grows ~1.26x per step); finite at the default height with synapse_grad=True."""
-    params = izj.izhikevich2003(jax.random.key(0), dtype=jnp.float32, synapse_grad=True)
+    the synapses grows ~1.26x per step); finite at the default height with synapse_grad=True
+    (the network's default)."""
+    params = izj.izhikevich2003(jax.random.key(0), dtype=jnp.float32)
     theta, build = izj.fit.population_parameters(params)
     rate = lambda t, k: jnp.mean(izj.fit.rates_of(build(t), k, 1000))
     keys = jax.random.split(jax.random.key(3), 2)

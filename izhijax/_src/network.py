@@ -72,7 +72,8 @@ class Config:
             the default, treats them as given input in the backward pass; forward unchanged).
             True gives the network's feedback (one population's rate against the other's
             parameters); it needs a surrogate height below 1 and a forgetting backward pass
-            (the defaults then are 1/4 for fast_sigmoid(1) and ``grad_memory`` 4 ms).
+            (the defaults then are 1/4 for fast_sigmoid(1) and ``grad_memory`` 4 ms), and it
+            is what :func:`izhijax.izhikevich2003` sets (measured on that network).
         grad_memory: time constant (ms) with which the backward pass forgets the gradient
             through the membrane potential: entering each step, ``v``'s derivative is multiplied
             by ``exp(-dt / grad_memory)`` (forward unchanged); ``math.inf`` keeps all of it.

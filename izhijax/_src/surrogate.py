@@ -165,7 +165,8 @@ def synapse_grad_gain(surrogate):
         raise ValueError(f"synapse_grad=True has no default surrogate_gain for {surrogate.name} "
                          f"(infinite area: every step of every neuron sends gradient through the "
                          f"synapses, and the backward pass grows without bound); use a surrogate "
-                         f"of finite area (fast_sigmoid) or give surrogate_gain explicitly")
+                         f"of finite area (fast_sigmoid), give surrogate_gain explicitly, or "
+                         f"synapse_grad=False (izj.izhikevich2003 sets synapse_grad=True)")
     return SYNAPSE_GRAD_GAIN * min(1.0, 2.0 / area)
 
 
