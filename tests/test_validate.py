@@ -129,3 +129,44 @@ def test_finite_check_reads_a_jax_array_once_and_never_hides_a_new_nan(monkeypat
     bad = params.replace(bias=params.bias.at[3].set(jnp.inf))
     with pytest.raises(ValueError, match="bias must be finite"):
         izj.simulate(bad, jax.random.key(1), 5)
+
+
+def test_a_network_checked_once_is_not_checked_again_and_a_changed_one_is(monkeypatch):
+    """check_params remembers a network of JAX arrays it passed (immutable); a new network, a
+    leaf replaced in a population's params dict or a network with a NumPy leaf is checked
+    again, and the memo leaves with the network."""
+    import gc
+    params = izj.izhikevich2003(jax.random.key(0), n_exc=8, n_inh=2)
+    validate.check_params(params)
+    assert validate._checked_before(params)
+    calls = []
+    real = validate.check_finite
+    monkeypatch.setattr(validate, "check_finite", lambda named: calls.append(1) or real(named))
+    validate.check_params(params)
+    assert calls == []                                  # not checked again
+    pop = params.populations[0]
+    pop.params["a"] = jnp.full(8, jnp.nan, pop.params["a"].dtype)    # a dict can be changed
+    with pytest.raises(ValueError, match=r"\.a must be finite"):
+        izj.simulate(params, jax.random.key(1), 5)
+    host = jax.tree_util.tree_map(np.asarray, izj.izhikevich2003(jax.random.key(0), n_exc=8,
+                                                                  n_inh=2))   # NumPy leaves
+    validate.check_params(host)
+    assert not validate._checked_before(host)
+    ident = id(params)
+    del params, pop
+    gc.collect()
+    assert ident not in validate._CHECKED
+
+
+def test_simulate_skips_the_memory_check_of_a_small_run_only(monkeypatch):
+    """Reading the available memory costs a fraction of a small run's time: a run estimated
+    below 16 MiB is not checked; a larger one still is, before compiling."""
+    from izhijax._src import memory
+    monkeypatch.delenv(memory.ENV, raising=False)
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 2**10)
+    params = izj.izhikevich2003(jax.random.key(0), n_exc=80, n_inh=20)
+    izj.simulate(params, jax.random.key(1), 10)             # ~10 kB: runs
+    before = run_jit._cache_size()
+    with pytest.raises(ValueError, match=r"simulation of 100 neurons x 200000 steps needs about"):
+        izj.simulate(params, jax.random.key(1), 200_000)     # a 20 MB raster: refused
+    assert run_jit._cache_size() == before

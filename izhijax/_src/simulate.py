@@ -12,6 +12,7 @@ import math
 from typing import Optional, Tuple
 import time
 import warnings
+import weakref
 from functools import partial
 
 import jax
@@ -24,8 +25,7 @@ from .arrays import index_array
 from .network import init_state
 from .inputs import Input, as_input, check_input
 from .validate import (check_inputs, check_key, check_n_steps, check_params, check_state,
-                       check_step_range,
-                       is_traced)
+                       check_step_range, is_traced, network_fingerprint)
 
 ON_DIVERGENCE = ("warn", "raise", "ignore")
 
@@ -157,6 +157,28 @@ _initial_state = jax.jit(init_state)
 """``init_state`` as one compiled program (a few dozen microseconds a call against 0.3 ms for
 its operations one by one, per :func:`simulate` call; compiled once per network structure)."""
 
+_LAST_INITIAL = [None]
+"""``(weakref to a network, its fingerprint, its initial state)`` of the last network run from
+its initial state, if that state is at most :data:`_INITIAL_KEPT_BYTES`: the loop of runs on one
+network builds it once (JAX arrays are immutable, so the runs can share it)."""
+_INITIAL_KEPT_BYTES = 4 * 2**20
+
+
+def _initial(params):
+    """``init_state(params)``, the last network's kept (see :data:`_LAST_INITIAL`)."""
+    entry = _LAST_INITIAL[0]
+    mark = network_fingerprint(params)
+    if entry is not None and mark is not None and entry[0]() is params and entry[1] == mark:
+        return entry[2]
+    state = _initial_state(params)
+    if mark is not None and sum(x.nbytes for x in jax.tree_util.tree_leaves(state)) \
+            <= _INITIAL_KEPT_BYTES:
+        try:
+            _LAST_INITIAL[0] = (weakref.ref(params), mark, state)
+        except TypeError:
+            pass
+    return state
+
 
 def _place_indices(idx):
     with jax.ensure_compile_time_eval():    # a concrete array even when called inside a trace
@@ -282,17 +304,25 @@ def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, r
     return state, rec
 
 
+_UNCHECKED_BYTES = 16 * 2**20
+"""A run whose estimate is below this is not checked against the available memory (reading it,
+``/proc/meminfo`` and the cgroup's files, costs ~0.1-0.2 ms a call: a tenth of a Fig. 3 run's
+own overhead)."""
+
+
 def _check_memory(params, n_steps, v_index, u_index, record_spikes, differentiable, chunks,
                   state=None):
     """Refuse a run whose recording cannot fit in memory, before allocating it (one line with
     the estimate, :mod:`izhijax._src.memory`). Skipped for a traced network (inside ``vmap`` the
-    batch is not known here)."""
+    batch is not known here) and for a run that needs less than :data:`_UNCHECKED_BYTES`."""
     if any(is_traced(x) for x in jax.tree_util.tree_leaves(params)):
         return
     from .memory import check_memory, simulation_bytes
-    device = jax.devices()[0]
     need = simulation_bytes(params, n_steps, len(v_index), len(u_index), bool(record_spikes),
                             differentiable=differentiable, chunks=chunks, state=state)
+    if int(need) < _UNCHECKED_BYTES:
+        return
+    device = jax.devices()[0]
     check_memory(need, f"simulation of {params.n} neurons x {n_steps} steps",
                  None if device.platform == "cpu" else device,
                  advice="use record_spikes=False, record fewer neurons or simulate in "
@@ -370,8 +400,12 @@ def _prepare(params, key, n_steps, state, inputs, record_v, record_u):
     n_steps = check_n_steps(n_steps)
     key = check_key(key)
     n = params.n
-    state = _initial_state(params) if state is None else check_state(state, params)
-    check_step_range(state.t, n_steps)
+    if state is None:       # the initial state: step 0 (checked without reading it back)
+        state = _initial(params)
+        check_step_range(np.zeros((), state.t.dtype), n_steps)
+    else:
+        state = check_state(state, params)
+        check_step_range(state.t, n_steps)
     function_input = as_input(inputs, n)
     if function_input is not None:
         inputs = check_input(function_input, n, params.dtype)
