@@ -175,3 +175,23 @@ def test_grad_memory_multiplies_the_step_jacobian_of_v(memory):
     dv, du = jax.grad(v1, argnums=(0, 1))(jnp.asarray(v0, net.dtype), jnp.asarray(u0, net.dtype))
     assert float(dv) == pytest.approx(keep * (1 + dt * (0.08 * v0 + 5)), rel=1e-5)
     assert float(du) == pytest.approx(-dt, rel=1e-6)
+
+
+def test_the_fig3_network_turns_synapse_grad_on_only_where_it_is_calibrated():
+    """izhikevich2003 (brian2 variant) defaults to synapse_grad=True at the calibrated height
+    and memory, and keeps it off where no calibrated setting exists (the backward pass through
+    the synapses would overflow): the voltage formulation, straight_through, a larger height, a
+    surrogate object of height 1; the other variants keep it off; an explicit value wins."""
+    build = lambda **kw: izj.izhikevich2003(jax.random.key(0), n_exc=8, n_inh=2, **kw).config
+    cfg = build()
+    assert (cfg.synapse_grad, cfg.surrogate_gain, cfg.grad_memory) == (True, 0.25, 4.0)
+    assert build(surrogate="sigmoid").surrogate_gain == 1 / 8
+    assert build(surrogate_gain=0.1).synapse_grad is True
+    assert build(surrogate=izj.Triangle(1.0, 0.2)).synapse_grad is True
+    for off in (dict(threshold_grad="voltage"), dict(surrogate="straight_through"),
+                dict(surrogate="straight_through", surrogate_gain=0.01),
+                dict(surrogate_gain=1.0), dict(surrogate=izj.FastSigmoid(1.0)),
+                dict(variant="netm"), dict(variant="pymonnto"), dict(synapse_grad=False)):
+        cfg = build(**off)
+        assert cfg.synapse_grad is False and cfg.grad_memory is None, off
+    assert build(synapse_grad=True, surrogate_gain=0.5).synapse_grad is True

@@ -72,11 +72,11 @@ def test_gradients_finite_over_keys_1000_steps_every_surrogate(integrator):
     surrogates = izj.SURROGATES if integrator == "euler" else (default, "sigmoid")
     for surrogate in surrogates:
         n_keys = 10 if (integrator, surrogate) == ("euler", default) else 4
-        # the network's default synapse_grad=True; straight_through (infinite area) has no
-        # height that bounds the synaptic path, so it runs without it
+        # the network's default: synapse_grad=True, except for straight_through (infinite
+        # area: no height bounds the synaptic path)
         params = izj.izhikevich2003(jax.random.key(0), dtype=jnp.float32, integrator=integrator,
-                                    surrogate=surrogate,
-                                    synapse_grad=surrogate != "straight_through")
+                                    surrogate=surrogate)
+        assert params.config.synapse_grad is (surrogate != "straight_through"), surrogate
         grads = _grad_all_keys(params, n_keys=n_keys)
         for name in FIELDS:
             g = np.asarray(getattr(grads, name))

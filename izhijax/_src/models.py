@@ -37,6 +37,7 @@ import numpy as np
 
 from . import connectivity, threefry, wiring
 from .network import Config, make_params
+from .surrogate import Surrogate, as_surrogate, synapse_grad_gain
 from .validate import check_key
 
 VARIANTS = ("brian2", "netm", "pymonnto")
@@ -76,9 +77,11 @@ def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, p
     keys), every key's gradient of both population rates has the finite difference's sign for
     every resolved knob, the other population's included, and the key-averaged gradient is
     within 2x. The ``"netm"`` variant (half steps) is hotter at that setting (96 % of keys,
-    62 % for the worst knob, ratio 1.9) and keeps ``synapse_grad=False``, as ``"pymonnto"``;
-    pass ``synapse_grad=False`` for the plain setting (height 1, the spikes sent to others as
-    input in the backward pass), which spike-time objectives want.
+    62 % for the worst knob, ratio 1.9) and keeps ``synapse_grad=False``, as ``"pymonnto"``,
+    and so do ``threshold_grad="voltage"``, ``straight_through`` and a surrogate height above
+    the calibrated one (a surrogate object brings its own height, 1 by default): the synaptic
+    path would overflow. Pass ``synapse_grad=False`` for the plain setting (height 1, the spikes
+    sent to others as input in the backward pass), which spike-time objectives want.
 
     Returns:
         :class:`izhijax.Params`.
@@ -114,9 +117,31 @@ def izhikevich2003(key, *, n_exc=800, n_inh=200, variant="brian2", dtype=None, p
     cfg = dict(dt=1.0, integrator="euler" if variant == "brian2" else "izhikevich", delay=1,
                noise="normal")
     if variant == "brian2":     # the gradient setting measured on this network (its docstring)
-        cfg["synapse_grad"] = True
+        cfg["synapse_grad"] = _calibrated_synapse_grad(config)
     cfg.update(config)
     return _fig3_neurons(draws["re"], draws["ri"], w, dtype, Config(n_exc=n_exc, **cfg))
+
+
+def _calibrated_synapse_grad(config):
+    """Whether the Fig. 3 network's default ``synapse_grad=True`` applies to these overrides:
+    the crossing formulation with a surrogate of finite area at a height no larger than the
+    calibrated one (:func:`izhijax._src.surrogate.synapse_grad_gain`). The plain
+    ``threshold_grad="voltage"``, ``straight_through`` (infinite area) or a larger height (a
+    surrogate object brings its own, 1 by default) would make the backward pass through the
+    synapses overflow, so they keep it off."""
+    if config.get("threshold_grad", "crossing") != "crossing":
+        return False
+    given = config.get("surrogate", "fast_sigmoid")
+    try:
+        sur = as_surrogate(given, config.get("surrogate_scale", 1.0))
+    except (ValueError, TypeError):
+        return True             # Config reports the bad value
+    if not sur.area < float("inf"):
+        return False
+    gain = config.get("surrogate_gain")
+    if gain is None and isinstance(given, Surrogate):
+        gain = sur.gain
+    return gain is None or gain <= synapse_grad_gain(sur)
 
 
 def _uniform(key, shape, dtype):
