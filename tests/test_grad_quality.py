@@ -195,3 +195,22 @@ def test_the_fig3_network_turns_synapse_grad_on_only_where_it_is_calibrated():
         cfg = build(**off)
         assert cfg.synapse_grad is False and cfg.grad_memory is None, off
     assert build(synapse_grad=True, surrogate_gain=0.5).synapse_grad is True
+
+
+def test_config_replace_rederives_the_default_height_and_memory():
+    """replace() of a gradient setting behaves as a new Config: defaults follow the settings,
+    explicit values stay (before, the Fig. 3 network's config with synapse_grad=False kept the
+    synapse path's height 1/4 and memory, Config().replace(synapse_grad=True) kept height 1,
+    and replace(surrogate_scale=...) was ignored)."""
+    fig3 = izj.izhikevich2003(jax.random.key(0), n_exc=8, n_inh=2).config
+    assert fig3.replace(synapse_grad=False) == izj.Config(n_exc=8)
+    assert izj.Config().replace(synapse_grad=True) == izj.Config(synapse_grad=True)
+    assert izj.Config().replace(surrogate_scale=2.0).surrogate == izj.FastSigmoid(2.0, 1.0)
+    assert fig3.replace(surrogate="sigmoid") == izj.Config(n_exc=8, synapse_grad=True,
+                                                          surrogate="sigmoid")
+    kept = izj.Config(synapse_grad=True, surrogate_gain=0.1, grad_memory=7.0)
+    assert (kept.replace(surrogate="arctan").surrogate_gain,
+            kept.replace(synapse_grad=False).grad_memory) == (0.1, 7.0)
+    assert izj.Config(surrogate=izj.Triangle(0.5, 0.3)).replace(
+        synapse_grad=True).surrogate == izj.Triangle(0.5, 0.3)
+    assert fig3.replace(dt=0.5) == izj.Config(n_exc=8, synapse_grad=True, dt=0.5)

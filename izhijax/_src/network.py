@@ -168,8 +168,50 @@ class Config:
                 raise ValueError(f"Config.{name} must be True or False, got {getattr(self, name)!r}")
 
     def replace(self, **changes):
-        """A copy with some settings changed (``config.replace(integrator="izhikevich")``)."""
+        """A copy with some settings changed (``config.replace(integrator="izhikevich")``).
+
+        The gradient settings derive from each other as in a new ``Config``: changing
+        ``synapse_grad``, ``threshold_grad``, ``surrogate`` or ``surrogate_scale`` rebuilds the
+        surrogate from its name, scale and height, and a height or ``grad_memory`` that was the
+        default of the old settings becomes the default of the new ones
+        (``izj.izhikevich2003(key).config.replace(synapse_grad=False)`` is the plain setting:
+        height 1, no forgetting; ``Config().replace(synapse_grad=True)`` gets height 1/4 and
+        4 ms). A height or memory that differs from the default (given explicitly) is kept, as
+        is a surrogate object of a class of your own.
+        """
+        if changes.keys() & _GRAD_SETTINGS:
+            named = SURROGATES.get(getattr(self.surrogate, "name", None)) is type(self.surrogate)
+            if named and "surrogate" not in changes:
+                changes["surrogate"] = self.surrogate.name
+            if named and "surrogate_gain" not in changes:
+                changes["surrogate_gain"] = None if self.surrogate_gain == _default_gain(self) \
+                    else self.surrogate_gain
+            if "grad_memory" not in changes and self.grad_memory == _default_memory(self):
+                changes["grad_memory"] = None
         return dataclasses.replace(self, **changes)
+
+
+_GRAD_SETTINGS = frozenset(("synapse_grad", "threshold_grad", "surrogate", "surrogate_scale"))
+"""The settings the default surrogate height and ``grad_memory`` derive from."""
+
+
+def _calibrated(config):
+    return config.synapse_grad is True and config.threshold_grad == "crossing"
+
+
+def _default_gain(config):
+    """The height a new ``Config`` with these settings and no height would get."""
+    if not _calibrated(config):
+        return DEFAULT_GAIN
+    try:
+        return synapse_grad_gain(config.surrogate)
+    except ValueError:          # straight_through: no default, the height was given
+        return None
+
+
+def _default_memory(config):
+    """The ``grad_memory`` a new ``Config`` with these settings and none given would get."""
+    return SYNAPSE_GRAD_MEMORY if _calibrated(config) else None
 
 
 @dataclasses.dataclass(frozen=True)
