@@ -17,6 +17,7 @@ from ._src.traces import (  # noqa: F401
     CMAES_POPSIZE,
     CMAES_SIGMA0,
     MIN_SAMPLES,
+    DEFAULT_N_ITERS,
     V_REST0,
     FORCED_LEVEL,
     SHOOTING_HORIZON,
@@ -42,7 +43,8 @@ from ._src.traces import (  # noqa: F401
 __all__ = [
     "Trace", "TraceFit", "PARAMETERS", "TONIC_PRESETS", "LOSS_KINDS", "FIT_METHODS",
     "CMAES_POPSIZE", "CMAES_SIGMA0", "MIN_SAMPLES", "V_REST0",
-    "FORCED_LEVEL", "SHOOTING_HORIZON", "check_trace", "load_trace", "save_trace", "detect_spikes", "spike_train",
+    "FORCED_LEVEL", "SHOOTING_HORIZON", "DEFAULT_N_ITERS", "check_trace", "load_trace",
+    "save_trace", "detect_spikes", "spike_train",
     "spike_window", "van_rossum_distance", "van_rossum_numpy", "spike_loss", "voltage_loss",
     "combined_loss", "coincidence_factor", "fit_trace", "simulate_trace", "synthetic_trace",
     "ou_current", "default_optimizer",

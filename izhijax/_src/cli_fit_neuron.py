@@ -73,6 +73,7 @@ def run(args):
         print(f"  try: izhijax fit-neuron --trace {args.demo} --out fit_neuron")
         return 0
     method = args.method or "shooting"
+    iters = args.iters or traces.DEFAULT_N_ITERS.get(method)
     if method == "cmaes":
         k = traces.CMAES_POPSIZE
         if args.evals < k:
@@ -103,9 +104,9 @@ def run(args):
         raise _UsageError(f"argument --dt: {err}") from None
     print(f"izhijax fit-neuron: {args.trace}: {trace.time.size} samples of {trace.interval:g} ms "
           f"({trace.duration:g} ms), loss {args.loss}, fitting {','.join(names)}, dt {dt:g} ms, "
-          + {"gradient": f"{args.prefit} pre-fit + {args.iters or 30} steps",
+          + {"gradient": f"{args.prefit} pre-fit + {iters} steps",
              "cmaes": f"CMA-ES, {args.evals} runs",
-             "shooting": f"multiple shooting, {args.iters or 20} iterations at most"}[method]
+             "shooting": f"multiple shooting, {iters} iterations at most"}[method]
           + f", backend={jax.default_backend()}")
     start = time.perf_counter()
     try:
@@ -127,7 +128,7 @@ def run(args):
                "wall_seconds": seconds, "dt_ms": result.dt,
                "spikes_recording": int(result.target_spikes.size),
                "spikes_model": int(result.model.spikes.size), "prefit_steps": args.prefit,
-               "optimizer_steps": args.iters or {"gradient": 30, "shooting": 20}.get(method),
+               "optimizer_steps": iters,
                "method": method,
                "loss_history": np.asarray(result.history["best"]).tolist()}
     with open(args.out + ".json", "w") as f:

@@ -109,8 +109,8 @@ class Config:
         if self.surrogate_gain is None and not isinstance(self.surrogate, Surrogate):
             # peak 1, or with synapse_grad the calibrated height (izhijax._src.surrogate)
             gain = DEFAULT_GAIN
-            if self.synapse_grad is True and self.threshold_grad == "crossing" \
-                    and isinstance(self.surrogate, str) and self.surrogate in SURROGATES \
+            if _calibrated(self) and isinstance(self.surrogate, str) \
+                    and self.surrogate in SURROGATES \
                     and isinstance(self.surrogate_scale, numbers.Real) \
                     and math.isfinite(self.surrogate_scale) and self.surrogate_scale > 0:
                 try:
@@ -155,9 +155,8 @@ class Config:
         if self.n_exc is not None and (isinstance(self.n_exc, bool) or not isinstance(
                 self.n_exc, numbers.Integral) or self.n_exc < 0):
             raise ValueError(f"Config.n_exc must be None or an integer >= 0, got {self.n_exc!r}")
-        if self.grad_memory is None and self.synapse_grad is True \
-                and self.threshold_grad == "crossing":
-            set_("grad_memory", SYNAPSE_GRAD_MEMORY)      # izhijax._src.surrogate, "Forgetting"
+        if self.grad_memory is None:      # izhijax._src.surrogate, "Forgetting"
+            set_("grad_memory", _default_memory(self))
         if self.grad_memory is not None and (
                 isinstance(self.grad_memory, bool) or not isinstance(self.grad_memory, numbers.Real)
                 or not self.grad_memory > 0 or math.isnan(self.grad_memory)):
@@ -196,6 +195,7 @@ _GRAD_SETTINGS = frozenset(("synapse_grad", "threshold_grad", "surrogate", "surr
 
 
 def _calibrated(config):
+    """Whether these settings get the calibrated height and memory by default."""
     return config.synapse_grad is True and config.threshold_grad == "crossing"
 
 

@@ -1175,6 +1175,9 @@ def _starts(names, init, n_starts, key, presets=TONIC_PRESETS):
 
 
 FIT_METHODS = ("gradient", "cmaes", "shooting")
+DEFAULT_N_ITERS = {"shooting": 20, "gradient": 30}
+"""``fit_trace``'s default ``n_iters`` per method (Levenberg-Marquardt iterations at most,
+optimizer steps); CMA-ES has a budget of runs instead (``max_evals``)."""
 
 
 def _import_cma():
@@ -1400,7 +1403,7 @@ def fit_trace(trace, *, fit=("a", "b", "c", "d"), loss="voltage", init=None, n_i
     if n_starts is None:
         n_starts = (4 if loss != "spikes" else 32) if method == "shooting" else 64
     if n_iters is None:
-        n_iters = 20 if method == "shooting" else 30
+        n_iters = DEFAULT_N_ITERS.get(method, DEFAULT_N_ITERS["gradient"])
     popsize = _positive_int(popsize, "popsize")
     max_evals = _positive_int(max_evals, "max_evals")
     if method == "cmaes":
