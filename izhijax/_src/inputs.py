@@ -48,10 +48,16 @@ class RandomNeuron(Input):
     amount: float = 20.0
     count: int = 1
 
-    def __call__(self, t, key, dtype=None):
+    def sparse(self, t, key, dtype=None):
+        """The input of step ``t`` as events: ``(neurons, amounts)``, ``(count,)`` each; the
+        current is ``zeros(n).at[neurons].add(amounts)``."""
         dtype = jnp.result_type(float) if dtype is None else dtype
         idx = jax.random.randint(jax.random.fold_in(key, t), (self.count,), 0, self.n)
-        return jnp.zeros(self.n, dtype).at[idx].add(jnp.asarray(self.amount, dtype))
+        return idx.astype(jnp.int32), jnp.full((self.count,), self.amount, dtype)
+
+    def __call__(self, t, key, dtype=None):
+        idx, amt = self.sparse(t, key, dtype)
+        return jnp.zeros(self.n, amt.dtype).at[idx].add(amt)
 
 
 jax.tree_util.register_dataclass(RandomNeuron, data_fields=[],
@@ -74,16 +80,23 @@ class Events(Input):
     n: int = 0
     per_step: int = 1
 
-    def __call__(self, t, key, dtype=None):
+    def sparse(self, t, key=None, dtype=None):
+        """The events of step ``t``: ``(neurons, amounts)``, ``(per_step,)`` each (padding:
+        neuron ``n``, amount 0); the current is ``zeros(n).at[neurons].add(amounts,
+        mode="drop")``."""
         dtype = self.amounts.dtype if dtype is None else dtype
         e = self.steps.shape[0]
+        t = jnp.asarray(t)
         lo = jnp.searchsorted(self.steps, t.astype(self.steps.dtype), side="left")
         idx = lo + jnp.arange(self.per_step)
         ok = (idx < e) & (self.steps[jnp.minimum(idx, e - 1)] == t)
         idx = jnp.minimum(idx, e - 1)
         tgt = jnp.where(ok, self.neurons[idx], self.n)
-        return jnp.zeros(self.n, dtype).at[tgt].add(
-            jnp.where(ok, self.amounts[idx], 0).astype(dtype), mode="drop")
+        return tgt.astype(jnp.int32), jnp.where(ok, self.amounts[idx], 0).astype(dtype)
+
+    def __call__(self, t, key, dtype=None):
+        tgt, amt = self.sparse(t, key, dtype)
+        return jnp.zeros(self.n, amt.dtype).at[tgt].add(amt, mode="drop")
 
 
 jax.tree_util.register_dataclass(Events, data_fields=["steps", "neurons", "amounts"],
