@@ -4,6 +4,7 @@ implemented in :mod:`izhijax._src.polychronization`."""
 from ._src.polychronization import (  # noqa: F401
     Second,
     build,
+    choose_backend,
     exc_exc_strong,
     from_spnet,
     learned_weights,
@@ -14,4 +15,4 @@ from ._src.polychronization import (  # noqa: F401
 )
 
 __all__ = ["polychronization2006", "build", "from_spnet", "wiring", "run", "Second",
-           "exc_exc_strong", "learned_weights", "synapse_tables"]
+           "exc_exc_strong", "learned_weights", "synapse_tables", "choose_backend"]

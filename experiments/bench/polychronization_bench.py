@@ -15,6 +15,11 @@ time per simulated second of the network with STDP:
   core``: XLA:CPU then runs every kernel on one thread, as the original runs; on the AMD EPYC VM,
   2026-12-04, two-core processes of this ~100-kernel step ran at either about the one-core speed
   or about half of it, by process, and one-core processes always at the faster one);
+- ``izhijax numba float64`` / ``float32`` (``, 1 core``): the same seconds as one fused loop each
+  (``backend="numba"``, :mod:`izhijax._src.fused`; the same step as the engine's, bit for bit
+  against the original in float64); compile time with the first second, the loop's machine code
+  loaded from numba's cache after the first process (the first process after an install compiles
+  it: about 4 s more);
 - ``brian2 cpp_standalone threads=0/2``: ``experiments/bench/peers/brian2_polychronization.py``
   (the same model; it matches the original spike for spike from the original's wiring) in its own
   virtual environment, Brian2's timer of the run without compilation, no OpenMP (Brian2's
@@ -45,16 +50,17 @@ if sys.argv[1] == "float64":
     jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp, numpy as np
 import izhijax as izj
-from izhijax._src import engine
+from izhijax._src import engine, fused
+backend = engine if sys.argv[3] == "xla" else fused
 net, stim = izj.polychronization2006(jax.random.key(0))
 key = jax.random.key(1)
 state = izj.init_state(net)
 e = jnp.zeros(0, jnp.int32)
 t0 = time.perf_counter()
-run = engine.run_jit.lower(net, key, state, stim, e, e, n_steps=1000, record_spikes=False).compile()
-compile_s = time.perf_counter() - t0
-state, out = run(net, key, state, stim, e, e)
+run = backend.run_jit.lower(net, key, state, stim, e, e, n_steps=1000, record_spikes=False).compile()
+state, out = run(net, key, state, stim, e, e)      # numba: its loop is loaded (or compiled) here
 jax.block_until_ready(state)
+compile_s = time.perf_counter() - t0               # with the first simulated second
 seconds = int(sys.argv[2])
 t0 = time.perf_counter()
 spikes = 0
@@ -90,14 +96,14 @@ def run_original(exe, seconds):
     return {"s_per_s": (time.perf_counter() - t0) / seconds}
 
 
-def run_izhijax(dtype, seconds, cores=None):
+def run_izhijax(dtype, seconds, cores=None, backend="xla"):
     """``cores``: run the process on that many of this process's CPUs (``taskset``'s
     ``sched_setaffinity``, inherited by the child and set before its JAX starts)."""
     preexec = None
     if cores:
         cpus = sorted(os.sched_getaffinity(0))[:cores]
         preexec = lambda: os.sched_setaffinity(0, cpus)      # noqa: E731
-    out = subprocess.run([sys.executable, "-c", IZHIJAX, dtype, str(seconds)], check=True,
+    out = subprocess.run([sys.executable, "-c", IZHIJAX, dtype, str(seconds), backend], check=True,
                          capture_output=True, text=True, cwd="/tmp", preexec_fn=preexec)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -127,7 +133,13 @@ def main():
              "izhijax float64": lambda: run_izhijax("float64", args.seconds),
              "izhijax float32": lambda: run_izhijax("float32", args.seconds),
              "izhijax float64, 1 core": lambda: run_izhijax("float64", args.seconds, 1),
-             "izhijax float32, 1 core": lambda: run_izhijax("float32", args.seconds, 1)}
+             "izhijax float32, 1 core": lambda: run_izhijax("float32", args.seconds, 1),
+             "izhijax numba float64": lambda: run_izhijax("float64", args.seconds,
+                                                          backend="numba"),
+             "izhijax numba float32": lambda: run_izhijax("float32", args.seconds,
+                                                          backend="numba"),
+             "izhijax numba float64, 1 core": lambda: run_izhijax("float64", args.seconds, 1,
+                                                                  backend="numba")}
     script = os.path.join(HERE, "peers", "brian2_polychronization.py")
     if os.path.isdir(args.brian2_venv) and os.path.exists(script):
         for threads in (0, 2):       # 0: Brian2's default (no OpenMP)
