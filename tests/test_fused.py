@@ -157,3 +157,45 @@ def test_backend_choice_and_refusals():
     with pytest.raises(ValueError, match="backend='numba' cannot run this network"):
         fused.run(noisy, jax.random.key(0), izj.init_state(noisy), stim, jnp.zeros(0, jnp.int32),
                   jnp.zeros(0, jnp.int32), n_steps=10)
+
+
+def test_simulate_with_the_numba_backend_is_the_original():
+    """``izj.simulate(..., backend="numba")`` in chunks of 700 steps: the original's spikes of
+    2 s, and the recorded ``v`` before the reset (a spike's ``v`` is at or above 30 mV)."""
+    dump = dict(np.load(DATA))
+    net, stim = pc.from_spnet(dump, seconds=2)
+    state, rec = izj.simulate(net, jax.random.key(0), 2000, inputs=stim, record_v=(0, 999),
+                              chunk_size=700, backend="numba")
+    t, i = np.nonzero(np.asarray(rec.spikes))
+    ref = dump["spike_t"] <= 2000
+    np.testing.assert_array_equal(t + 1, dump["spike_t"][ref])
+    np.testing.assert_array_equal(i, dump["spike_i"][ref])
+    v = np.asarray(rec.v)
+    assert v.shape == (2000, 2)
+    fired = np.asarray(rec.spikes)[:, [0, 999]]
+    assert fired.any() and np.all(v[fired] >= 30.0) and np.all(v[~fired] < 30.0)
+    assert int(state.t) == 2000
+
+
+def test_simulate_refuses_what_the_numba_backend_cannot_do():
+    net, stim = izj.polychronization2006(jax.random.key(1), n_exc=40, n_inh=10, synapses=10,
+                                         max_delay=5)
+    with pytest.raises(ValueError, match="backend must be 'xla' or 'numba'"):
+        izj.simulate(net, jax.random.key(0), 10, inputs=stim, backend="gpu")
+    with pytest.raises(ValueError, match="noise is 'normal'"):
+        izj.simulate(izj.izhikevich2003(jax.random.key(0)), jax.random.key(0), 10,
+                     backend="numba")
+    with pytest.raises(ValueError, match="checkpoint is for gradients"):
+        izj.simulate(net, jax.random.key(0), 10, inputs=stim, checkpoint=5, backend="numba")
+    frozen, fstate = izj.freeze(net, izj.init_state(net))
+
+    def loss(w):
+        proj = frozen.projection("exc")
+        n = frozen.replace(projections=(frozen.projections[0],
+                                        proj.replace(weights=proj.weights.replace(w=w))))
+        _, rec = izj.simulate(n, jax.random.key(0), 10, state=fstate, inputs=stim,
+                              backend="numba")
+        return rec.counts.sum()
+
+    with pytest.raises(ValueError, match="computes no gradient"):
+        jax.grad(loss)(frozen.projection("exc").weights.w)

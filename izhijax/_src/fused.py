@@ -78,6 +78,9 @@ def supported(net, inputs=None):
     from .neuron import Izhikevich2003
     from .plasticity import Izhikevich2006
     cfg = net.config
+    if jax.default_backend() != "cpu":
+        return (f"JAX's default device is {jax.default_backend()!r} (the fused loop runs on the "
+                f"CPU)")
     if cfg.noise.kind != "none":
         return f"its noise is {cfg.noise.kind!r} (the fused loop runs networks without noise)"
     if type(cfg.integrator) not in (IzhikevichHalfSteps, Euler):

@@ -13,7 +13,6 @@ from typing import Optional, Tuple
 import time
 import warnings
 import weakref
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -216,7 +215,8 @@ def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, r
              record_u=(), record_spikes: bool = True, chunk_size: Optional[int] = None,
              progress: bool = False, on_divergence: str = "warn",
              checkpoint: Optional[int] = None,
-             differentiable: Optional[bool] = None) -> Tuple["State", "Recording"]:
+             differentiable: Optional[bool] = None,
+             backend: str = "xla") -> Tuple["State", "Recording"]:
     """Run the network for ``n_steps`` steps: one compiled ``lax.scan`` of :func:`izhijax.step`.
 
     The noise is drawn ahead in blocks of steps (one draw per block by
@@ -255,6 +255,13 @@ def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, r
         differentiable: record the raster and counts as floats carrying the surrogate gradient
             (True) or as bool / int32 (False); default True exactly when ``params``, ``state``
             or ``inputs`` are traced (inside ``jax.grad``, ``jit``, ``vmap``).
+        backend: ``"xla"`` (default): the engine's compiled scan. ``"numba"``: each chunk as one
+            fused loop on the CPU (:mod:`izhijax._src.fused`: the same step to the bit where XLA
+            makes no fused multiply-adds; several times faster for networks of
+            :class:`izhijax.connectivity.Delayed` projections, fixed or learning by
+            ``Izhikevich2006``, such as :func:`izhijax.polychronization2006`; no gradients,
+            no noise; needs ``pip install "izhijax[brainevent]"``). A network it does not run
+            is refused with the reason.
 
     Returns:
         ``(final_state, recording)``: the :class:`State` after the last step (resume from it) and a
@@ -274,6 +281,7 @@ def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, r
     n_steps = int(n_steps)
     _check_on_divergence(on_divergence)
     differentiable = _differentiable(differentiable, params, state, inputs)
+    run_jit = _backend(backend, params, inputs, differentiable, checkpoint)
     if differentiable:
         _warn_plastic_gradient(params, state)
     checkpoint = None if checkpoint is None else check_n_steps(checkpoint, "checkpoint")
@@ -292,9 +300,8 @@ def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, r
     for start in starts:
         length = min(chunk_size, n_steps - start)
         chunk = _input_chunk(inputs, start, length)
-        state, out = engine.run_jit(params, key, state, chunk, v_index, u_index,
-                                    n_steps=length, record_spikes=record_spikes,
-                                    differentiable=differentiable, checkpoint=checkpoint)
+        state, out = run_jit(params, key, state, chunk, v_index, u_index, n_steps=length,
+                             record_spikes=record_spikes)
         pieces.append(out)
         if on_divergence == "raise" and start + length < n_steps:
             _check_divergence(out.diverged_at, "raise", params)
@@ -302,6 +309,25 @@ def simulate(params, key: jax.Array, n_steps: int, *, state=None, inputs=None, r
     rec = _recording(params, out, v_index, u_index, t0)
     _check_divergence(rec.diverged_at, on_divergence, params)
     return state, rec
+
+
+def _backend(backend, params, inputs, differentiable, checkpoint):
+    """The compiled run of ``backend`` (``run_jit(params, key, state, inputs, v_index, u_index,
+    n_steps=, record_spikes=)``), or a ``ValueError`` naming why it cannot run this call."""
+    if backend == "xla":
+        return functools.partial(engine.run_jit, differentiable=differentiable,
+                                 checkpoint=checkpoint)
+    if backend != "numba":
+        raise ValueError(f"backend must be 'xla' or 'numba', got {backend!r}")
+    from . import fused
+    if differentiable:
+        raise ValueError("backend='numba' computes no gradient (and takes no traced network, "
+                         "state or input): use backend='xla' under jax.grad, jit or vmap")
+    if checkpoint is not None:
+        raise ValueError("checkpoint is for gradients: backend='numba' computes none")
+    fused.check_supported(params, inputs)
+    fused.require()
+    return fused.run_jit
 
 
 _UNCHECKED_BYTES = 16 * 2**20
