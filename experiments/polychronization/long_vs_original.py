@@ -4,6 +4,9 @@
         --dump experiments/polychronization/build/grp_5h --seconds 18000 \
         --json experiments/polychronization/long_vs_original.json
 
+``--backend numba`` runs each second as the fused loop (:mod:`izhijax._src.fused`; numba makes no
+fused multiply-adds, so no flag is needed there) instead of the engine's scan.
+
 ``--dump`` is a folder written by the modified original (``make_reference.run_original(seconds,
 folder)``): its wiring, initial state, the stimulus of every ms, its per-second statistics
 (``stats.txt``: exc rate, % strong exc->exc weights, inh rate, printed with 17 digits) and its
@@ -32,7 +35,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 import izhijax as izj  # noqa: E402
-from izhijax._src import engine  # noqa: E402
+from izhijax._src import engine, fused  # noqa: E402
 from izhijax._src import polychronization as pc  # noqa: E402
 
 
@@ -63,6 +66,8 @@ def main():
     p.add_argument("--seconds", type=int, default=None, help="default: the dump's length")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--save-final", default=None, help="save izhijax's final weights (.npy)")
+    p.add_argument("--backend", choices=("xla", "numba"), default="xla",
+                   help="the engine's scan (default) or the fused loop")
     args = p.parse_args()
     d = read_dump(args.dump)
     seconds = d["seconds"] if args.seconds is None else min(args.seconds, d["seconds"])
@@ -71,12 +76,14 @@ def main():
     key = jax.random.key(0)                          # unused: no noise, the stimulus is given
     state = izj.init_state(net)
     e = np.zeros(0, np.int32)
-    run = engine.run_jit.lower(net, key, state, stim, e, e, n_steps=1000,
-                               record_spikes=True).compile()
+    one_second = fused.run_jit if args.backend == "numba" else engine.run_jit
+    run = one_second.lower(net, key, state, stim, e, e, n_steps=1000,
+                           record_spikes=True).compile()
     n_exc, n_inh = 800, 200
     carry = np.zeros(2, np.int64)
     first_diff, rss_60 = None, None
-    out = {"dump": os.path.abspath(args.dump), "seconds": seconds, "machine": os.uname().machine}
+    out = {"dump": os.path.abspath(args.dump), "seconds": seconds, "machine": os.uname().machine,
+           "backend": args.backend}
     start = time.perf_counter()
     spikes_ms, spikes_i = None, None
     if os.path.exists(os.path.join(args.dump, "spikes.i32")):

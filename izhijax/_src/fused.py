@@ -6,7 +6,8 @@ than ``poly_spnet.cpp``'s whole step with STDP (experiments/bench/NOTES.md, 2026
 of this network is little work (1000 neurons, a few hundred synapses arriving, a few hundred
 eligibilities changed), so what costs is the number of kernels, not the arithmetic. This module
 runs ``n_steps`` steps as **one** kernel: a numba loop over the steps (as GeNN generates one
-kernel per network), called from the jitted program through ``jax.pure_callback``.
+kernel per network), called from the jitted program through XLA's FFI (``brainevent.numba_kernel``:
+the buffers handed over without copies, the state's arrays aliased from input to output).
 
 It is the same model, not another one: the loop does the engine's step (:func:`izhijax._src.
 engine.advance`) operation for operation, in the same order and the same dtype, on the same
@@ -37,8 +38,6 @@ Speed (the polychronization network, AMD EPYC VM, ``experiments/bench/polychroni
 see the README's polychronization section.
 """
 
-import dataclasses
-import math
 from functools import lru_cache
 
 import jax
@@ -113,16 +112,13 @@ def check_supported(net, inputs=None):
         raise ValueError(f"backend='numba' cannot run this network: {why}; use backend='xla'")
 
 
-# --- the loop ------------------------------------------------------------------------------
-
-
 # --- the JAX side ----------------------------------------------------------------------------
 
 _FIELDS = ("post", "w", "fired", "over", "spikes", "sd", "x_pre", "x_post", "post_sp", "pending",
            "incoming", "rule")
 """Per projection, the arrays the loop takes (in its argument order), one tuple each."""
 _STATE = ("w", "fired", "over", "spikes", "sd", "x_pre", "x_post", "post_sp", "pending")
-"""Of those, the ones that are state (updated in place by the loop, on copies)."""
+"""Of those, the ones that are state (aliased from the loop's inputs to its outputs)."""
 
 
 def _input_block(inputs, key, t0, n_steps, n, dtype):

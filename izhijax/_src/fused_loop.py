@@ -2,8 +2,6 @@
 is an optional dependency). Module-level functions, so that numba caches their machine code on
 disk (``cache=True``): the first use compiles them (about 4 s), later processes load them."""
 
-import math
-
 import numba
 import numpy as np
 
