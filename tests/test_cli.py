@@ -40,6 +40,7 @@ def test_polychronization_run_with_groups(tmp_path):
              str(out), "--no-progress", "--cores", "1")
     assert r.returncode == 0, r.stderr
     assert ", 1 CPU, folder" in r.stdout                   # pinned to one core
+    assert "backend numba" in r.stdout                     # the fused loop, installed with [test]
     rows = np.loadtxt(run / "stats.csv", delimiter=",", skiprows=1)
     assert rows.shape == (2, 4) and rows[:, 0].tolist() == [0, 1]
     assert f"exc {rows[-1, 1]:.2f} Hz" in r.stdout and f"inh {rows[-1, 3]:.2f} Hz" in r.stdout
@@ -71,6 +72,7 @@ def test_polychronization_run_with_groups(tmp_path):
     (),
     ("polychronization", "--cores", "0"),
     ("polychronization", "--cores", "4096"),
+    ("polychronization", "--backend", "cuda"),
 ])
 def test_bad_flags_one_line_exit_2(args):
     r = _run(*args)

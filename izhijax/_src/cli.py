@@ -753,6 +753,10 @@ def polychronization(args):
     print(f"izhijax polychronization: seed={args.seed} {seconds} s simulated, {dtype}"
           f"{', exact (no FMA)' if args.exact else ''}, backend {backend}, "
           f"{cpus} CPU{'s' if cpus != 1 else ''}, folder {args.dir}")
+    from izhijax._src import fused
+    if backend == "xla" and args.backend == "auto" and not fused.available():
+        print("  (the fused loop, about 3x faster here, needs numba and brainevent: "
+              "pip install \"izhijax[brainevent]\")")
     start = time.perf_counter()
     state, stats = pc.run(net, stim, run_key, seconds, args.dir,
                           checkpoint_every=args.checkpoint_every,
