@@ -199,3 +199,23 @@ def test_simulate_refuses_what_the_numba_backend_cannot_do():
 
     with pytest.raises(ValueError, match="computes no gradient"):
         jax.grad(loss)(frozen.projection("exc").weights.w)
+
+
+def test_fused_loop_under_vmap_runs_each_network_as_alone():
+    """``jax.vmap`` over keys (the input's draws): each member's final state and counts are
+    those of its own run, bit for bit."""
+    net, stim = izj.polychronization2006(jax.random.key(0), n_exc=80, n_inh=20, synapses=20,
+                                         max_delay=5)
+    state, e = izj.init_state(net), jnp.zeros(0, jnp.int32)
+    keys = jax.random.split(jax.random.key(1), 3)
+    batch, out = jax.vmap(lambda k: fused.run(net, k, state, stim, e, e, n_steps=300,
+                                              record_spikes=False))(keys)
+    counts = []
+    for i in range(3):
+        alone, one = fused.run_jit(net, keys[i], state, stim, e, e, n_steps=300,
+                                   record_spikes=False)
+        for x, y in zip(jax.tree_util.tree_leaves(batch), jax.tree_util.tree_leaves(alone)):
+            np.testing.assert_array_equal(np.asarray(x)[i], np.asarray(y))
+        np.testing.assert_array_equal(np.asarray(out.counts)[i], np.asarray(one.counts))
+        counts.append(int(np.asarray(one.counts).sum()))
+    assert min(counts) > 50 and len(set(counts)) > 1      # the keys give different runs
