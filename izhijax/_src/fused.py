@@ -73,7 +73,7 @@ def available():
 def supported(net, inputs=None):
     """``None`` if :func:`run` can run ``net`` with ``inputs``, else why not (a sentence)."""
     from .components import Euler, IzhikevichHalfSteps
-    from .engine import lower
+    from .network import blocks
     from .neuron import Izhikevich2003
     from .plasticity import Izhikevich2006
     cfg = net.config
@@ -89,8 +89,7 @@ def supported(net, inputs=None):
     if len(models) != 1 or type(next(iter(models))) is not Izhikevich2003:
         return (f"its populations' models are {sorted(map(repr, models))} (the fused loop runs "
                 f"populations of one izhijax.Izhikevich2003 model)")
-    low = lower(net)
-    if len(low.blocks) != 1:
+    if len(blocks(net)) != 1:
         return "its populations form several blocks (the fused loop runs one block of neurons)"
     for p in net.projections:
         where = f"projection {p.name!r}"

@@ -117,7 +117,7 @@ def loop(t0, n_steps, v, u, a, b, c, d, bias, pulse, pop_of, consts, flags,
         # every projection: learning at the start of the step, then the arrivals
         for p in range(n_proj):
             n_pre, tgt0, n_post = meta[p, 0], meta[p, 2], meta[p, 3]
-            plastic, K = meta[p, 4], meta[p, 5]
+            plastic = meta[p, 4]
             post, w, ring_f, ring_o, ring_s = posts[p], ws[p], fireds[p], overs[p], spikes[p]
             D, L = post.shape[1], post.shape[2]
             if plastic:
